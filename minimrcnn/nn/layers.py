@@ -1,0 +1,217 @@
+"""Layer classes: hold Parameters, call the functional forward/backward pairs.
+
+Each ``forward(x) -> (out, cache)``; each ``backward(dout, cache) -> dx`` adds its
+parameter gradients with ``+=`` (see module.py for why). Initialisations are
+torch's defaults, drawn from the ``rng`` passed in (``np.random.default_rng(0)`` when
+none is given, so a layer built alone is still deterministic).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minimrcnn.nn import functional as F
+from minimrcnn.nn import init
+from minimrcnn.nn.module import Module, Parameter
+
+
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+
+
+def _rng(rng):
+    return np.random.default_rng(0) if rng is None else rng
+
+
+def _accumulate(param: Parameter | None, grad) -> None:
+    if param is not None and param.requires_grad and grad is not None:
+        param.grad += grad
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation), weight [C_out, C_in, kH, kW], bias [C_out]."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 bias=True, rng=None):
+        super().__init__()
+        rng = _rng(rng)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        shape = (out_channels, in_channels, *self.kernel_size)
+        self.weight = Parameter(init.kaiming_uniform(shape, rng, a=5 ** 0.5))
+        fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
+        self.bias = Parameter(init.bias_uniform(out_channels, fan_in, rng)) if bias else None
+        # The layer that sees the raw image has no use for dx; the model sets this to False.
+        self.needs_input_grad = True
+
+    def forward(self, x):
+        bias = None if self.bias is None else self.bias.data
+        return F.conv2d_forward(x, self.weight.data, bias, self.stride, self.padding, self.dilation)
+
+    def backward(self, dout, cache):
+        dx, dw, db = F.conv2d_backward(dout, cache, need_input_grad=self.needs_input_grad)
+        _accumulate(self.weight, dw)
+        _accumulate(self.bias, db)
+        return dx
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+
+
+class ConvTranspose2d(Module):
+    """Transposed convolution, weight [C_in, C_out, kH, kW] (torch's layout), bias [C_out]."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
+        super().__init__()
+        rng = _rng(rng)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        shape = (in_channels, out_channels, *self.kernel_size)
+        self.weight = Parameter(init.kaiming_uniform(shape, rng, a=5 ** 0.5))
+        # torch computes fan_in from weight.shape[1] * kH * kW for ConvTranspose2d.
+        fan_in = out_channels * self.kernel_size[0] * self.kernel_size[1]
+        self.bias = Parameter(init.bias_uniform(out_channels, fan_in, rng)) if bias else None
+
+    def forward(self, x):
+        bias = None if self.bias is None else self.bias.data
+        return F.conv_transpose2d_forward(x, self.weight.data, bias, self.stride, self.padding)
+
+    def backward(self, dout, cache):
+        dx, dw, db = F.conv_transpose2d_backward(dout, cache)
+        _accumulate(self.weight, dw)
+        _accumulate(self.bias, db)
+        return dx
+
+    def extra_repr(self):
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class Linear(Module):
+    """y = x @ W.T + b with W [out, in], b [out]."""
+
+    def __init__(self, in_features, out_features, bias=True, rng=None):
+        super().__init__()
+        rng = _rng(rng)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(init.kaiming_uniform((out_features, in_features), rng, a=5 ** 0.5))
+        self.bias = Parameter(init.bias_uniform(out_features, in_features, rng)) if bias else None
+
+    def forward(self, x):
+        bias = None if self.bias is None else self.bias.data
+        return F.linear_forward(x, self.weight.data, bias)
+
+    def backward(self, dout, cache):
+        dx, dw, db = F.linear_backward(dout, cache)
+        _accumulate(self.weight, dw)
+        _accumulate(self.bias, db)
+        return dx
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return F.relu_forward(x)
+
+    def backward(self, dout, cache):
+        return F.relu_backward(dout, cache)
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        return F.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+
+    def backward(self, dout, cache):
+        return F.max_pool2d_backward(dout, cache)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class GroupNorm(Module):
+    """GroupNorm over [N, C, H, W] with affine weight/bias [C] (init 1 and 0)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.weight = Parameter(np.ones(num_channels, np.float32))
+        self.bias = Parameter(np.zeros(num_channels, np.float32))
+
+    def forward(self, x):
+        return F.group_norm_forward(x, self.num_groups, self.weight.data, self.bias.data, self.eps)
+
+    def backward(self, dout, cache):
+        dx, dw, db = F.group_norm_backward(dout, cache)
+        _accumulate(self.weight, dw)
+        _accumulate(self.bias, db)
+        return dx
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
+
+
+class FrozenBatchNorm2d(Module):
+    """y = x * scale + shift with scale = w / sqrt(var + eps), shift = b - mean * scale.
+
+    All four arrays are buffers (no gradient), as in torchvision; a
+    ``num_batches_tracked`` key in a loaded state_dict is ignored by the loaders.
+    """
+
+    def __init__(self, num_features, eps=1e-5):
+        super().__init__()
+        self.num_features, self.eps = num_features, eps
+        self.register_buffer("weight", np.ones(num_features, np.float32))
+        self.register_buffer("bias", np.zeros(num_features, np.float32))
+        self.register_buffer("running_mean", np.zeros(num_features, np.float32))
+        self.register_buffer("running_var", np.ones(num_features, np.float32))
+
+    def forward(self, x):
+        return F.frozen_batch_norm_forward(x, self.weight, self.bias, self.running_mean, self.running_var, self.eps)
+
+    def backward(self, dout, cache):
+        return F.frozen_batch_norm_backward(dout, cache)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}"
+
+
+class BatchNorm2d(Module):
+    """BatchNorm2d: batch statistics in train mode (running stats updated), running stats in eval."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(np.ones(num_features, np.float32))
+        self.bias = Parameter(np.zeros(num_features, np.float32))
+        self.register_buffer("running_mean", np.zeros(num_features, np.float32))
+        self.register_buffer("running_var", np.ones(num_features, np.float32))
+        self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+
+    def forward(self, x):
+        out, cache = F.batch_norm_forward(
+            x, self.running_mean, self.running_var, self.weight.data, self.bias.data,
+            training=self.training, momentum=self.momentum, eps=self.eps)
+        if self.training:
+            # The functional op never mutates its arguments; the layer owns its state.
+            self._set_buffer("running_mean", cache.new_running_mean)
+            self._set_buffer("running_var", cache.new_running_var)
+            self._set_buffer("num_batches_tracked", np.array(self.num_batches_tracked + 1, dtype=np.int64))
+        return out, cache
+
+    def backward(self, dout, cache):
+        dx, dw, db = F.batch_norm_backward(dout, cache)
+        _accumulate(self.weight, dw)
+        _accumulate(self.bias, db)
+        return dx
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -1,0 +1,254 @@
+"""Parameters and the Module base class: parameters, buffers, state_dict, train/eval.
+
+The contract every layer keeps (see docs/architecture.md):
+
+* ``forward(x) -> (out, cache)``: the cache holds what the backward needs. It is
+  returned, never stored on the layer, because one layer may run several times in one
+  step (the RPN head runs once per pyramid level) and each call needs its own cache.
+* ``backward(dout, cache) -> dx``: adds the parameter gradients into ``Parameter.grad``
+  with ``+=`` -- a weight used on several calls receives the sum of their gradients,
+  which is exactly the multivariable chain rule.
+
+``state_dict()`` keys and order follow torch.nn.Module: a module's own parameters, then
+its buffers, then its children in registration order, joined with dots.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator, Mapping
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array and its gradient.
+
+    Attributes:
+        data (float[...]): the value, float32 by default.
+        grad (float[...]): same shape and dtype as ``data``; accumulated with ``+=``.
+        requires_grad (bool): ``False`` freezes it (backward skips it, the optimizer too).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad")
+
+    def __init__(self, data: np.ndarray, requires_grad: bool = True):
+        self.data = np.ascontiguousarray(data)
+        self.grad = np.zeros_like(self.data)
+        self.requires_grad = requires_grad
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}, requires_grad={self.requires_grad})"
+
+
+class Module:
+    """Base class: registers Parameters, buffers and child Modules by attribute name."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration -------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name: str, array: np.ndarray) -> None:
+        """A non-trainable array saved in the state_dict (e.g. BatchNorm running stats)."""
+        self.__setattr__(name, array)
+        self._buffers[name] = array
+
+    def _set_buffer(self, name: str, array: np.ndarray) -> None:
+        object.__setattr__(self, name, array)
+        self._buffers[name] = array
+
+    def add_module(self, name: str, module: "Module") -> None:
+        self.__setattr__(name, module)
+
+    # -- traversal ----------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def children(self) -> Iterator["Module"]:
+        return iter(self._modules.values())
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for module_name, module in self.named_modules(prefix):
+            for name, param in module._parameters.items():
+                yield (f"{module_name}.{name}" if module_name else name), param
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for module_name, module in self.named_modules(prefix):
+            for name in module._buffers:
+                yield (f"{module_name}.{name}" if module_name else name), getattr(module, name)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def train(self, mode: bool = True) -> "Module":
+        for _, module in self.named_modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def astype(self, dtype) -> "Module":
+        """Cast every floating parameter and buffer (e.g. to float64 for gradient checks)."""
+        for _, module in self.named_modules():
+            for p in module._parameters.values():
+                p.data = p.data.astype(dtype)
+                p.grad = np.zeros_like(p.data)
+            for name, buf in list(module._buffers.items()):
+                if np.issubdtype(buf.dtype, np.floating):
+                    module._set_buffer(name, buf.astype(dtype))
+        return self
+
+    # -- state_dict ---------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Copies of every parameter and buffer, keyed as torch.nn.Module.state_dict()."""
+        state = OrderedDict()
+        for module_name, module in self.named_modules():
+            dot = f"{module_name}." if module_name else ""
+            for name, p in module._parameters.items():
+                state[dot + name] = p.data.copy()
+            for name in module._buffers:
+                state[dot + name] = np.array(getattr(module, name), copy=True)
+        return state
+
+    def load_state_dict(self, mapping: Mapping[str, np.ndarray], strict: bool = True) -> tuple[list, list]:
+        """Copy arrays from ``mapping`` into the parameters and buffers, in place.
+
+        Values keep this module's dtypes. With ``strict=True`` every missing, unexpected
+        and shape-mismatched key is listed in one ``KeyError``/``ValueError`` and nothing
+        is loaded. Shape mismatches are an error even when ``strict=False``.
+
+        Returns:
+            (missing_keys, unexpected_keys)
+        """
+        targets = OrderedDict()
+        for module_name, module in self.named_modules():
+            dot = f"{module_name}." if module_name else ""
+            for name in module._parameters:
+                targets[dot + name] = (module, name, True)
+            for name in module._buffers:
+                targets[dot + name] = (module, name, False)
+        missing = [k for k in targets if k not in mapping]
+        unexpected = [k for k in mapping if k not in targets]
+        mismatched = []
+        for key, (module, name, is_param) in targets.items():
+            if key in mapping:
+                current = module._parameters[name].data if is_param else getattr(module, name)
+                given = np.shape(mapping[key])
+                if tuple(given) != tuple(current.shape):
+                    mismatched.append(f"{key}: expected shape {tuple(current.shape)}, got {tuple(given)}")
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys ({len(missing)}): {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys ({len(unexpected)}): {unexpected}")
+        if mismatched:
+            problems.append(f"shape mismatches ({len(mismatched)}): {mismatched}")
+        if problems:
+            raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  " + "\n  ".join(problems))
+        for key, (module, name, is_param) in targets.items():
+            if key not in mapping:
+                continue
+            if is_param:
+                param = module._parameters[name]
+                param.data = np.ascontiguousarray(np.asarray(mapping[key], dtype=param.data.dtype))
+                param.grad = np.zeros_like(param.data)
+            else:
+                current = getattr(module, name)
+                module._set_buffer(name, np.array(mapping[key], dtype=current.dtype, copy=True))
+        return missing, unexpected
+
+    # -- computation --------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward")
+
+    def backward(self, dout, cache):
+        raise NotImplementedError(f"{type(self).__name__} does not define backward")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in self._modules.items():
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        return "\n".join(lines) + (")" if len(lines) == 1 else "\n)")
+
+
+class Sequential(Module):
+    """Children run in order; the cache is the list of the children's caches."""
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for i, module in enumerate(modules):
+            self.add_module(str(i), module)
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def forward(self, x):
+        caches = []
+        for module in self._modules.values():
+            x, cache = module.forward(x)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, dout, cache):
+        for module, module_cache in zip(reversed(list(self._modules.values())), reversed(cache)):
+            dout = module.backward(dout, module_cache)
+        return dout
+
+
+class ModuleList(Module):
+    """A list of Modules registered under "0", "1", ...; it has no forward of its own."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module: Module) -> None:
+        self.add_module(str(len(self._modules)), module)
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
