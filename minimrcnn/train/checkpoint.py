@@ -1,0 +1,94 @@
+"""Checkpoints as plain ``.npz`` files: written atomically, read without pickle.
+
+Layout of a checkpoint (every entry a NumPy array, so ``np.load(..., allow_pickle=False)``
+reads it):
+
+    model/<state_dict key>      the model's weights, torchvision key names
+    optim/<name>                the optimizer's state (momentum buffers, lr, ...)
+    meta/iteration              int64[]: iterations completed
+    meta/config                 str[]: the training config as JSON
+    meta/format                 str[]: "minimrcnn-checkpoint-1"
+
+The random state of a run is not stored: every random draw of iteration t comes from a
+generator seeded with (seed, t), so (config, iteration) determine it exactly.
+
+Writing goes to a temporary file in the same folder, flushed to disk, then renamed over
+the target with ``os.replace`` (atomic on POSIX): a crash mid-write leaves the previous
+checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Mapping
+
+import numpy as np
+
+FORMAT = "minimrcnn-checkpoint-1"
+
+
+def atomic_savez(path: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez`` to ``path`` through a temporary file and an atomic rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def _flatten(prefix: str, mapping: Mapping[str, np.ndarray]) -> dict:
+    return {f"{prefix}/{key}": np.asarray(value) for key, value in mapping.items()}
+
+
+def _unflatten(prefix: str, arrays: Mapping[str, np.ndarray]) -> dict:
+    start = prefix + "/"
+    return {key[len(start):]: arrays[key] for key in arrays if key.startswith(start)}
+
+
+def save_checkpoint(path: str, model_state: Mapping, optim_state: Mapping, iteration: int, config: dict) -> None:
+    """Write a training checkpoint atomically (see the module docstring for the layout)."""
+    arrays = {}
+    arrays.update(_flatten("model", model_state))
+    arrays.update(_flatten("optim", optim_state))
+    arrays["meta/iteration"] = np.array(iteration, dtype=np.int64)
+    arrays["meta/config"] = np.array(json.dumps(config, sort_keys=True))
+    arrays["meta/format"] = np.array(FORMAT)
+    atomic_savez(path, arrays)
+
+
+def load_checkpoint(path: str) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Returns:
+        dict with ``model`` (state_dict), ``optim`` (optimizer state), ``iteration`` (int)
+        and ``config`` (dict).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is not a minimrcnn checkpoint (or is truncated/corrupt).
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except Exception as exc:  # zipfile.BadZipFile, ValueError on object arrays, ...
+        raise ValueError(f"{path} is not a readable .npz checkpoint: {exc}") from exc
+    if str(arrays.get("meta/format", "")) != FORMAT:
+        raise ValueError(f"{path} is not a minimrcnn checkpoint (meta/format is missing or not {FORMAT!r})")
+    return {
+        "model": _unflatten("model", arrays),
+        "optim": _unflatten("optim", arrays),
+        "iteration": int(arrays["meta/iteration"]),
+        "config": json.loads(str(arrays["meta/config"])),
+    }

@@ -1,0 +1,115 @@
+"""Drawing instances (masks, boxes, labels, scores) with matplotlib."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# A fixed palette so the same class keeps its colour across figures.
+PALETTE = np.array([
+    [0.90, 0.10, 0.10], [0.10, 0.60, 0.90], [0.95, 0.75, 0.10], [0.20, 0.75, 0.30],
+    [0.60, 0.30, 0.85], [0.95, 0.45, 0.10], [0.10, 0.80, 0.75], [0.85, 0.20, 0.60],
+])
+
+
+def overlay_masks(image: np.ndarray, masks: np.ndarray, labels: np.ndarray, alpha: float = 0.45,
+                  threshold: float = 0.5) -> np.ndarray:
+    """Blend instance masks into an image.
+
+    Args:
+        image (uint8[H, W, 3]): the picture.
+        masks (float[D, H, W] or float[D, 1, H, W]): probabilities or binary masks.
+        labels (int[D]): class of each instance (picks the colour).
+    Returns:
+        float[H, W, 3] in [0, 1].
+    """
+    out = image.astype(np.float32) / 255.0
+    masks = np.asarray(masks)
+    if masks.ndim == 4:
+        masks = masks[:, 0]
+    for mask, label in zip(masks, labels):
+        colour = PALETTE[int(label) % len(PALETTE)]
+        m = mask > threshold
+        out[m] = (1 - alpha) * out[m] + alpha * colour
+    return out
+
+
+def draw_instances(ax, image, boxes, labels, scores=None, masks=None, class_names=None, score_threshold=0.5):
+    """Draw one image's instances on a matplotlib Axes (masks, boxes, 'name score' tags)."""
+    boxes, labels = np.asarray(boxes).reshape(-1, 4), np.asarray(labels).reshape(-1)
+    keep = np.ones(len(labels), bool) if scores is None else np.asarray(scores) >= score_threshold
+    shown = image if masks is None else overlay_masks(image, np.asarray(masks)[keep], labels[keep])
+    ax.imshow(shown)
+    for i in np.flatnonzero(keep):
+        x1, y1, x2, y2 = boxes[i]
+        colour = PALETTE[int(labels[i]) % len(PALETTE)]
+        ax.add_patch(_rectangle(x1, y1, x2 - x1, y2 - y1, colour))
+        name = class_names[int(labels[i])] if class_names is not None else str(int(labels[i]))
+        tag = name if scores is None else f"{name} {float(scores[i]):.2f}"
+        ax.text(x1, y1 - 1, tag, fontsize=6, color="white", va="bottom",
+                bbox=dict(facecolor=colour, alpha=0.8, pad=0.5, linewidth=0))
+    ax.set_axis_off()
+
+
+def _rectangle(x, y, w, h, colour):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x, y), w, h, fill=False, edgecolor=colour, linewidth=1.2)
+
+
+def save_prediction_grid(path, images, outputs, class_names=None, columns: int = 4, score_threshold=0.5):
+    """Save a grid of images with their predicted instances as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.6 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, image, out in zip(axes.ravel(), images, outputs):
+        draw_instances(ax, image, out["boxes"], out["labels"], out["scores"], out.get("masks"),
+                       class_names, score_threshold)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save_training_curves(path, metrics_jsonl: str):
+    """Plot the loss components (and AP, when evaluations were logged) over iterations."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    steps, evals = [], []
+    with open(metrics_jsonl) as f:
+        for line in f:
+            record = json.loads(line)
+            (evals if "eval" in record else steps).append(record)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    names = [k for k in (steps[0] if steps else {}) if k.startswith("loss_")]
+    for name in names:
+        axes[0].plot([r["iter"] for r in steps], [r[name] for r in steps], label=name)
+    if steps:
+        axes[0].plot([r["iter"] for r in steps], [r["loss"] for r in steps], "k", lw=1.5, label="total")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("iteration")
+    axes[0].set_title("training losses")
+    axes[0].legend(fontsize=7)
+    for iou_type, style in (("bbox", "-o"), ("segm", "-s")):
+        for stat in ("AP", "AP50"):
+            xs = [r["iter"] for r in evals if iou_type in r["eval"]]
+            ys = [r["eval"][iou_type][stat] for r in evals if iou_type in r["eval"]]
+            if xs:
+                axes[1].plot(xs, ys, style, label=f"{iou_type} {stat}")
+    axes[1].set_xlabel("iteration")
+    axes[1].set_title("COCO AP on held-out images")
+    axes[1].set_ylim(0, 1)
+    if evals:
+        axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
