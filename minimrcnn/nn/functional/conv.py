@@ -1,0 +1,303 @@
+"""2-D convolution (torch's cross-correlation) as im2col + one GEMM per image.
+
+``out[n, o, y, x] = bias[o] + sum_{c, i, j} weight[o, c, i, j]
+                   * x_padded[n, c, y*sH + i*dH, x*sW + j*dW]``
+
+im2col unfolds every receptive field of one image into a column, so the whole
+convolution becomes a matrix product:
+
+    cols[n]  : [C_in*kH*kW, Ho*Wo]     (one column per output pixel)
+    out[n]   = weight.reshape(C_out, C_in*kH*kW) @ cols[n]       -> [C_out, Ho*Wo]
+
+The layout keeps every GEMM operand contiguous (or a plain transpose BLAS reads
+directly) and the result already in [N, C_out, Ho, Wo] order, so no copy follows.
+The backward is three products of the same matrices:
+
+    dweight = sum_n dout[n] @ cols[n].T          dcols[n] = weight.T @ dout[n]
+    dx      = col2im(dcols)   (the adjoint of im2col: scatter-add back to pixels)
+
+Output size, as torch: ``Ho = floor((H + 2*pH - dH*(kH-1) - 1) / sH) + 1``.
+Example: H=32, k=3, pad=1, stride=1 -> 32; H=128, k=7, pad=3, stride=2 -> 64.
+
+A 1x1 convolution with stride 1 and no padding needs no im2col: ``x[n]`` viewed as
+[C_in, H*W] already is ``cols[n]``.
+
+Shape shorthand: N images, C_in / C_out channels, H, W input size, Ho, Wo output
+size, kH, kW kernel size, K = C_in*kH*kW rows of the unfolded matrix.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from minimrcnn.config import reference_kernels_enabled
+
+_FLOATS = (np.float32, np.float64)
+
+
+# ----------------------------------------------------------------------------------
+# Argument handling
+# ----------------------------------------------------------------------------------
+def _pair(value, name: str, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints -> (vertical, horizontal), each >= minimum."""
+    pair = (value, value) if np.isscalar(value) else tuple(value)
+    if len(pair) != 2 or any(int(v) != v or v < minimum for v in pair):
+        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _check_array(array, name: str, ndim: int, dims: str, dtype=None) -> None:
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array {dims}, got {type(array).__name__}")
+    if array.dtype not in _FLOATS:
+        raise TypeError(f"{name} must be float32 or float64, got {array.dtype}")
+    if dtype is not None and array.dtype != dtype:
+        raise TypeError(f"{name} must have the input's dtype {dtype}, got {array.dtype}")
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be {dims} ({ndim}-D), got shape {array.shape}")
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """torch's output length: floor((size + 2p - d*(k-1) - 1) / s) + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+# ----------------------------------------------------------------------------------
+# Reference twins: plain NumPy, an independent witness for the kernels
+# ----------------------------------------------------------------------------------
+def im2col_reference(x, kernel_size, stride, padding, dilation, out_size):
+    """Unfold x float[N, C, H, W] into cols float[N, C*kH*kW, Ho*Wo].
+
+    Row ``(c*kH + i)*kW + j`` of cols holds, for every output pixel, the input
+    pixel that kernel tap (i, j) of channel c sees. Zero padding is explicit.
+    """
+    N, C, H, W = x.shape
+    (kH, kW), (sH, sW), (pH, pW), (dH, dW), (Ho, Wo) = kernel_size, stride, padding, dilation, out_size
+    x_padded = np.pad(x, ((0, 0), (0, 0), (pH, pH), (pW, pW)))
+    cols = np.zeros((N, C, kH, kW, Ho, Wo), dtype=x.dtype)
+    # for each kernel tap: the input pixels it sees form a strided window of x_padded
+    for i in range(kH):
+        for j in range(kW):
+            rows = slice(i * dH, i * dH + sH * (Ho - 1) + 1, sH)
+            columns = slice(j * dW, j * dW + sW * (Wo - 1) + 1, sW)
+            cols[:, :, i, j] = x_padded[:, :, rows, columns]
+    return cols.reshape(N, C * kH * kW, Ho * Wo)
+
+
+def col2im_reference(cols, in_shape, kernel_size, stride, padding, dilation, out_size):
+    """Adjoint of im2col: scatter-add cols float[N, C*kH*kW, Ho*Wo] into float[N, C, H, W].
+
+    A pixel seen by several kernel taps (overlapping windows) receives the sum.
+    """
+    N, C, H, W = in_shape
+    (kH, kW), (sH, sW), (pH, pW), (dH, dW), (Ho, Wo) = kernel_size, stride, padding, dilation, out_size
+    cols = cols.reshape(N, C, kH, kW, Ho, Wo)
+    dx_padded = np.zeros((N, C, H + 2 * pH, W + 2 * pW), dtype=cols.dtype)
+    for i in range(kH):
+        for j in range(kW):
+            rows = slice(i * dH, i * dH + sH * (Ho - 1) + 1, sH)
+            columns = slice(j * dW, j * dW + sW * (Wo - 1) + 1, sW)
+            # one tap never hits the same pixel twice, so a sliced += is exact
+            dx_padded[:, :, rows, columns] += cols[:, :, i, j]
+    return dx_padded[:, :, pH:pH + H, pW:pW + W].copy()
+
+
+def conv2d_reference(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """Direct loops over output pixels: the definition, no im2col. For tests only (slow)."""
+    (sH, sW), (pH, pW), (dH, dW) = _pair(stride, "stride", 1), _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
+    N, C_in, H, W = x.shape
+    C_out, _, kH, kW = weight.shape
+    Ho, Wo = conv_output_size(H, kH, sH, pH, dH), conv_output_size(W, kW, sW, pW, dW)
+    x_padded = np.pad(x, ((0, 0), (0, 0), (pH, pH), (pW, pW)))
+    out = np.zeros((N, C_out, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for y in range(Ho):
+            for x_ in range(Wo):
+                # the receptive field of output pixel (y, x_): C_in x kH x kW dilated taps
+                field = x_padded[n, :, y * sH:y * sH + dH * (kH - 1) + 1:dH, x_ * sW:x_ * sW + dW * (kW - 1) + 1:dW]
+                out[n, :, y, x_] = np.tensordot(weight, field, axes=3)
+    if bias is not None:
+        out += bias[None, :, None, None]
+    return out
+
+
+# ----------------------------------------------------------------------------------
+# Numba kernels
+# ----------------------------------------------------------------------------------
+@numba.njit(cache=True, parallel=True)
+def _im2col_kernel(cols, x, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
+    """im2col writing every entry of cols (padding as explicit zeros).
+
+    Differs from the twin: no padded copy of x; parallel over (image, channel),
+    whose kH*kW rows of cols each iteration owns.
+    """
+    N, C, H, W = x.shape
+    for nc in numba.prange(N * C):
+        n = nc // C
+        c = nc % C
+        # for each kernel tap (i, j): one row of cols
+        for i in range(kH):
+            for j in range(kW):
+                row = (c * kH + i) * kW + j
+                # for each output row: the input row it reads, or padding
+                for y in range(Ho):
+                    iy = y * sH - pH + i * dH
+                    for x_ in range(Wo):
+                        ix = x_ * sW - pW + j * dW
+                        if iy >= 0 and iy < H and ix >= 0 and ix < W:
+                            cols[n, row, y * Wo + x_] = x[n, c, iy, ix]
+                        else:
+                            cols[n, row, y * Wo + x_] = 0.0
+    return cols
+
+
+@numba.njit(cache=True, parallel=True)
+def _col2im_kernel(dx, cols, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
+    """col2im: add every entry of cols into the zero-initialised dx it came from.
+
+    Parallel over (image, channel) planes: all rows of cols that scatter into one
+    plane belong to the same iteration, so no two threads touch one pixel.
+    """
+    N, C, H, W = dx.shape
+    for nc in numba.prange(N * C):
+        n = nc // C
+        c = nc % C
+        # for each kernel tap (i, j): one row of cols
+        for i in range(kH):
+            for j in range(kW):
+                row = (c * kH + i) * kW + j
+                # for each output pixel: add its column entry to the pixel it read
+                for y in range(Ho):
+                    iy = y * sH - pH + i * dH
+                    if iy < 0 or iy >= H:
+                        continue
+                    for x_ in range(Wo):
+                        ix = x_ * sW - pW + j * dW
+                        if ix >= 0 and ix < W:
+                            dx[n, c, iy, ix] += cols[n, row, y * Wo + x_]
+    return dx
+
+
+def im2col(x, kernel_size, stride, padding, dilation, out_size):
+    """Dispatch im2col to the twin or the kernel. x float[N, C, H, W] contiguous."""
+    if reference_kernels_enabled():
+        return im2col_reference(x, kernel_size, stride, padding, dilation, out_size)
+    N, C = x.shape[:2]
+    cols = np.empty((N, C * kernel_size[0] * kernel_size[1], out_size[0] * out_size[1]), dtype=x.dtype)
+    return _im2col_kernel(cols, x, *kernel_size, *stride, *padding, *dilation, *out_size)
+
+
+def col2im(cols, in_shape, kernel_size, stride, padding, dilation, out_size):
+    """Dispatch col2im to the twin or the kernel. cols float[N, C*kH*kW, Ho*Wo] contiguous."""
+    if reference_kernels_enabled():
+        return col2im_reference(cols, in_shape, kernel_size, stride, padding, dilation, out_size)
+    dx = np.zeros(in_shape, dtype=cols.dtype)
+    return _col2im_kernel(dx, cols, *kernel_size, *stride, *padding, *dilation, *out_size)
+
+
+# ----------------------------------------------------------------------------------
+# Public op
+# ----------------------------------------------------------------------------------
+class Conv2dCache(NamedTuple):
+    """What conv2d_backward needs. cols are recomputed from x (cheap next to the GEMMs)."""
+    x: np.ndarray            # float[N, C_in, H, W], contiguous
+    weight: np.ndarray       # float[C_out, C_in, kH, kW], contiguous
+    has_bias: bool
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    out_size: tuple          # (Ho, Wo)
+
+
+def _is_pointwise(kernel_size, stride, padding, dilation) -> bool:
+    """1x1, stride 1, no padding: x[n] viewed as [C_in, H*W] is already cols[n]."""
+    return kernel_size == (1, 1) and stride == (1, 1) and padding == (0, 0)
+
+
+def _unfold(x, kernel_size, stride, padding, dilation, out_size):
+    """cols float[N, C_in*kH*kW, Ho*Wo] for x float[N, C_in, H, W]."""
+    if _is_pointwise(kernel_size, stride, padding, dilation):
+        return x.reshape(x.shape[0], x.shape[1], -1)      # a view, no copy
+    return im2col(x, kernel_size, stride, padding, dilation, out_size)
+
+
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """2-D convolution, as torch.nn.functional.conv2d with groups=1.
+
+    Args:
+        x (float[N, C_in, H, W]): input feature maps.
+        weight (float[C_out, C_in, kH, kW]): filters, same dtype as x.
+        bias (float[C_out] or None): added to every output pixel.
+        stride, padding, dilation (int or (int, int)): as torch; padding is zeros.
+
+    Returns:
+        out (float[N, C_out, Ho, Wo]) and a Conv2dCache.
+    """
+    _check_array(x, "x", 4, "float[N, C_in, H, W]")
+    _check_array(weight, "weight", 4, "float[C_out, C_in, kH, kW]", x.dtype)
+    C_out, C_in, kH, kW = weight.shape
+    if x.shape[1] != C_in:
+        raise ValueError(f"x must have C_in={C_in} channels to match weight {weight.shape}, got shape {x.shape}")
+    if bias is not None:
+        _check_array(bias, "bias", 1, "float[C_out]", x.dtype)
+        if bias.shape != (C_out,):
+            raise ValueError(f"bias must have shape ({C_out},), got {bias.shape}")
+    stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
+    dilation = _pair(dilation, "dilation", 1)
+    N, _, H, W = x.shape
+    Ho = conv_output_size(H, kH, stride[0], padding[0], dilation[0])
+    Wo = conv_output_size(W, kW, stride[1], padding[1], dilation[1])
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"x of size {(H, W)} with padding {padding} is smaller than the dilated "
+                         f"kernel {(kH, kW)} (dilation {dilation}): output size would be {(Ho, Wo)}")
+    x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+    cols = _unfold(x, (kH, kW), stride, padding, dilation, (Ho, Wo))
+    # [C_out, K] @ [N, K, Ho*Wo] -> [N, C_out, Ho*Wo]: one BLAS GEMM per image
+    out = np.matmul(weight.reshape(C_out, -1), cols).reshape(N, C_out, Ho, Wo)
+    if bias is not None:
+        out += bias[None, :, None, None]
+    cache = Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo))
+    return out, cache
+
+
+def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
+    """Gradients of conv2d.
+
+    Args:
+        dout (float[N, C_out, Ho, Wo]): gradient of the loss w.r.t. out.
+        need_input_grad: False skips dx (e.g. the first layer, fed the raw image).
+
+    Returns:
+        dx (float[N, C_in, H, W] or None), dweight (float[C_out, C_in, kH, kW]),
+        dbias (float[C_out] or None when there was no bias).
+    """
+    x, weight = cache.x, cache.weight
+    C_out, C_in, kH, kW = weight.shape
+    N = x.shape[0]
+    Ho, Wo = cache.out_size
+    _check_array(dout, "dout", 4, "float[N, C_out, Ho, Wo]", x.dtype)
+    if dout.shape != (N, C_out, Ho, Wo):
+        raise ValueError(f"dout must have shape {(N, C_out, Ho, Wo)}, got {dout.shape}")
+    dout3 = np.ascontiguousarray(dout).reshape(N, C_out, Ho * Wo)
+    kernel_size = (kH, kW)
+    cols = _unfold(x, kernel_size, cache.stride, cache.padding, cache.dilation, cache.out_size)
+    # dweight = sum_n dout[n] @ cols[n].T : N GEMMs [C_out, Ho*Wo] @ [Ho*Wo, K], summed
+    dweight = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
+    dbias = dout3.sum(axis=(0, 2)) if cache.has_bias else None
+    if not need_input_grad:
+        return None, dweight, dbias
+    # dcols[n] = weight.T @ dout[n] : [K, C_out] @ [C_out, Ho*Wo]
+    dcols = np.matmul(weight.reshape(C_out, -1).T, dout3)
+    if _is_pointwise(kernel_size, cache.stride, cache.padding, cache.dilation):
+        dx = dcols.reshape(x.shape)
+    else:
+        dx = col2im(dcols, x.shape, kernel_size, cache.stride, cache.padding, cache.dilation, cache.out_size)
+    return dx, dweight, dbias
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """conv2d_forward without the cache: float[N, C_out, Ho, Wo]."""
+    return conv2d_forward(x, weight, bias, stride, padding, dilation)[0]

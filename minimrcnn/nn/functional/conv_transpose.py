@@ -1,0 +1,111 @@
+"""2-D transposed convolution: the adjoint (the backward-of-input) of conv2d.
+
+Every input pixel paints a weighted copy of the kernel into the output, at stride
+spacing; overlapping paint adds. With conv2d's im2col language:
+
+    cols[n] = weight.reshape(C_in, C_out*kH*kW).T @ x[n].reshape(C_in, H*W)
+    out     = col2im(cols)        (scatter-add, output plays conv2d's input role)
+
+so the forward is conv2d's dx computation and the backward is conv2d's forward:
+
+    dcols[n] = im2col(dout)[n]                       [C_out*kH*kW, H*W]
+    dx[n]    = weight.reshape(C_in, -1) @ dcols[n]   [C_in, H*W]
+    dweight  = sum_n x[n] @ dcols[n].T               [C_in, C_out*kH*kW]
+
+Output size, as torch (no output_padding, dilation 1):
+``Ho = (H - 1)*sH - 2*pH + kH``. Example: the mask head's 2x2 stride-2 layer turns
+14x14 into 28x28, and each output pixel comes from exactly one input pixel.
+
+The im2col/col2im twins and kernels live in conv.py; this module only arranges the
+GEMMs around them.
+
+Shape shorthand: N images, C_in / C_out channels, H, W input size, Ho, Wo output size.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from minimrcnn.nn.functional.conv import _check_array, _pair, col2im, im2col
+
+
+class ConvTranspose2dCache(NamedTuple):
+    """What conv_transpose2d_backward needs."""
+    x: np.ndarray            # float[N, C_in, H, W], contiguous
+    weight: np.ndarray       # float[C_in, C_out, kH, kW], contiguous
+    has_bias: bool
+    stride: tuple
+    padding: tuple
+    out_size: tuple          # (Ho, Wo)
+
+
+def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0):
+    """Transposed convolution, as torch.nn.functional.conv_transpose2d (groups=1,
+    output_padding=0, dilation=1).
+
+    Args:
+        x (float[N, C_in, H, W]): input feature maps.
+        weight (float[C_in, C_out, kH, kW]): torch's layout (input channels first).
+        bias (float[C_out] or None)
+        stride, padding (int or (int, int)): padding crops the painted output.
+
+    Returns:
+        out (float[N, C_out, Ho, Wo]) with Ho = (H-1)*sH - 2*pH + kH, and the cache.
+    """
+    _check_array(x, "x", 4, "float[N, C_in, H, W]")
+    _check_array(weight, "weight", 4, "float[C_in, C_out, kH, kW]", x.dtype)
+    C_in, C_out, kH, kW = weight.shape
+    if x.shape[1] != C_in:
+        raise ValueError(f"x must have C_in={C_in} channels to match weight {weight.shape}, got shape {x.shape}")
+    if bias is not None:
+        _check_array(bias, "bias", 1, "float[C_out]", x.dtype)
+        if bias.shape != (C_out,):
+            raise ValueError(f"bias must have shape ({C_out},), got {bias.shape}")
+    stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
+    N, _, H, W = x.shape
+    Ho, Wo = (H - 1) * stride[0] - 2 * padding[0] + kH, (W - 1) * stride[1] - 2 * padding[1] + kW
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"padding {padding} is too large for x of size {(H, W)}: output size would be {(Ho, Wo)}")
+    x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+    # [C_out*kH*kW, C_in] @ [N, C_in, H*W] -> cols [N, C_out*kH*kW, H*W]
+    cols = np.matmul(weight.reshape(C_in, -1).T, x.reshape(N, C_in, H * W))
+    # the output plays conv2d's input: conv2d(out, k, stride, padding) has size (H, W)
+    out = col2im(cols, (N, C_out, Ho, Wo), (kH, kW), stride, padding, (1, 1), (H, W))
+    if bias is not None:
+        out += bias[None, :, None, None]
+    return out, ConvTranspose2dCache(x, weight, bias is not None, stride, padding, (Ho, Wo))
+
+
+def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
+    """Gradients of conv_transpose2d.
+
+    Args:
+        dout (float[N, C_out, Ho, Wo]): gradient of the loss w.r.t. out.
+
+    Returns:
+        dx (float[N, C_in, H, W]), dweight (float[C_in, C_out, kH, kW]),
+        dbias (float[C_out] or None when there was no bias).
+    """
+    x, weight = cache.x, cache.weight
+    C_in, C_out, kH, kW = weight.shape
+    N, _, H, W = x.shape
+    _check_array(dout, "dout", 4, "float[N, C_out, Ho, Wo]", x.dtype)
+    if dout.shape != (N, C_out, *cache.out_size):
+        raise ValueError(f"dout must have shape {(N, C_out, *cache.out_size)}, got {dout.shape}")
+    dout = np.ascontiguousarray(dout)
+    # gather back what each input pixel painted: [N, C_out*kH*kW, H*W]
+    dcols = im2col(dout, (kH, kW), cache.stride, cache.padding, (1, 1), (H, W))
+    weight_matrix = weight.reshape(C_in, -1)
+    dx = np.matmul(weight_matrix, dcols).reshape(x.shape)
+    # dweight = sum_n x[n] @ dcols[n].T : [C_in, H*W] @ [H*W, C_out*kH*kW]
+    x3 = x.reshape(N, C_in, H * W)
+    dweight = np.matmul(x3, dcols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
+    dbias = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
+    return dx, dweight, dbias
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0):
+    """conv_transpose2d_forward without the cache: float[N, C_out, Ho, Wo]."""
+    return conv_transpose2d_forward(x, weight, bias, stride, padding)[0]
