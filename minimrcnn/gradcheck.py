@@ -1,0 +1,59 @@
+"""Numerical gradients by central differences, to check every hand-written backward.
+
+For an op y = f(x) and an arbitrary upstream gradient dout, the analytic backward must
+give dL/dx for the scalar L = sum(f(x) * dout). Central differences estimate it:
+
+    dL/dx[i] ~ (L(x + eps e_i) - L(x - eps e_i)) / (2 eps)
+
+with error O(eps^2) for smooth f; in float64 with eps = 1e-6 the relative error
+between the two is typically below 1e-8 (CS231n, "Gradient checks").
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+
+def numerical_gradient(f: Callable, x: np.ndarray, dout, eps: float = 1e-6) -> np.ndarray:
+    """Central-difference gradient of ``sum(f(x) * dout)`` with respect to ``x``.
+
+    Args:
+        f: function of one array returning an array (or a scalar, then dout is a scalar).
+        x (float64[...]): the point; it is not modified (a copy is perturbed).
+        dout (float64[...] or float): upstream gradient, shaped like f(x).
+        eps (float): the step.
+
+    Returns:
+        grad (float64[x.shape])
+    """
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        raise TypeError(f"numerical_gradient: x must be a float64 array (float32 is too coarse), "
+                        f"got {getattr(x, 'dtype', type(x).__name__)}")
+    point = x.copy()
+    grad = np.zeros_like(point)
+    dout = np.asarray(dout, dtype=np.float64)
+    for i in np.ndindex(*point.shape):        # for each element of x
+        original = point[i]
+        point[i] = original + eps
+        loss_plus = float(np.sum(np.asarray(f(point), dtype=np.float64) * dout))
+        point[i] = original - eps
+        loss_minus = float(np.sum(np.asarray(f(point), dtype=np.float64) * dout))
+        point[i] = original                   # restore before the next element
+        grad[i] = (loss_plus - loss_minus) / (2 * eps)
+    return grad
+
+
+def rel_error(a, b) -> float:
+    """max over elements of |a - b| / max(1e-8, |a| + |b|), as in CS231n.
+
+    Returns 0.0 for empty arrays.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"rel_error: a and b must have the same shape, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
