@@ -1,0 +1,36 @@
+"""numerical_gradient and rel_error on functions with known derivatives."""
+
+import numpy as np
+import pytest
+
+from minimrcnn.gradcheck import numerical_gradient, rel_error
+
+
+def test_numerical_gradient_of_array_function():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4))
+    dout = rng.standard_normal((3, 4))
+    grad = numerical_gradient(lambda z: z ** 3, x, dout)
+    np.testing.assert_allclose(grad, 3 * x ** 2 * dout, rtol=1e-6, atol=1e-9)
+
+
+def test_numerical_gradient_of_scalar_function_and_no_mutation():
+    x = np.array([1.0, -2.0, 0.5])
+    before = x.copy()
+    grad = numerical_gradient(lambda z: float(np.sum(z ** 2)), x, 2.0)
+    np.testing.assert_allclose(grad, 2.0 * 2 * before, rtol=1e-8)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_numerical_gradient_requires_float64():
+    with pytest.raises(TypeError, match="float64"):
+        numerical_gradient(lambda z: z, np.zeros(3, np.float32), np.ones(3))
+
+
+def test_rel_error_values():
+    assert rel_error(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.0
+    # |1 - 3| / (1 + 3) = 0.5 is the largest elementwise ratio.
+    assert rel_error(np.array([1.0, 0.0]), np.array([3.0, 0.0])) == pytest.approx(0.5)
+    assert rel_error(np.zeros(0), np.zeros(0)) == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        rel_error(np.zeros(2), np.zeros(3))
