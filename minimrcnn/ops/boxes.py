@@ -1,0 +1,209 @@
+"""Box utilities with torchvision.ops names and semantics: area, IoU, clipping, conversion.
+
+Boxes are ``(x1, y1, x2, y2)`` in float pixels. A box's width is ``x2 - x1`` with no
+``+1``: the box [0, 0, 10, 10] covers 10 x 10 = 100 square pixels, so a box with
+``x1 == x2`` has zero area. IoU (intersection over union, the overlap measure of
+every detector since the PASCAL VOC evaluation) of two boxes is
+
+    IoU = area(a & b) / (area(a) + area(b) - area(a & b))
+
+e.g. [0, 0, 2, 2] and [1, 1, 3, 3] overlap in 1 pixel of 4 + 4 - 1 = 7: IoU = 1/7.
+Two zero-area boxes give 0/0 = NaN, exactly as torchvision (NMS then keeps both).
+
+``box_iou`` is the one hot loop here (the RPN compares every GT box with ~240k
+anchors): ``box_iou_reference`` is the NumPy broadcasting twin and
+``_box_iou_kernel`` a Numba loop parallel over the rows.
+
+Shape shorthand: N, M box counts of the two sets, R RoIs/boxes, G ground-truth
+boxes (or masks), H, W mask height and width.
+Lesson: lessons/04_boxes_and_nms.ipynb.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from minimrcnn.config import reference_kernels_enabled
+
+# Below this many pairs the NumPy twin is as fast as the kernel (no thread start-up).
+_KERNEL_MIN_PAIRS = 4096
+
+
+def _check_boxes(boxes, name: str, allow_int: bool = True) -> np.ndarray:
+    """Validate a [R, 4] box array: shape, numeric dtype, finite coordinates."""
+    boxes = np.asarray(boxes)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{name} must have shape [R, 4] (x1, y1, x2, y2), got {boxes.shape}")
+    kinds = "fiu" if allow_int else "f"
+    if boxes.dtype.kind not in kinds:
+        raise TypeError(f"{name} must be a {'numeric' if allow_int else 'floating'} array, got dtype {boxes.dtype}")
+    if boxes.dtype.kind == "f" and not np.isfinite(boxes).all():
+        raise ValueError(f"{name} must have finite coordinates, got NaN or inf")
+    return boxes
+
+
+def box_area(boxes) -> np.ndarray:
+    """Area of each box, ``(x2 - x1) * (y2 - y1)`` (no +1).
+
+    boxes (float[R, 4]): (x1, y1, x2, y2).
+    Returns float[R] (the boxes' dtype).
+    """
+    boxes = _check_boxes(boxes, "boxes")
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def box_iou_reference(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """Readable twin of the IoU kernel: NumPy broadcasting, torchvision's formula line by line.
+
+    boxes1 (float[N, 4]), boxes2 (float[M, 4]) -> float[N, M] in their dtype.
+    """
+    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])   # [N]
+    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])   # [M]
+    lt = np.maximum(boxes1[:, None, :2], boxes2[None, :, :2])   # [N, M, 2] top-left of the overlap
+    rb = np.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])   # [N, M, 2] bottom-right
+    wh = np.maximum(rb - lt, 0)                                 # no overlap -> width/height 0
+    inter = wh[:, :, 0] * wh[:, :, 1]
+    union = area1[:, None] + area2[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):        # 0/0 for two empty boxes -> NaN
+        return inter / union
+
+
+# error_model="numpy": 0/0 gives NaN as in torchvision (Numba's default would raise).
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def _box_iou_kernel(iou, boxes1, boxes2):
+    """Fills iou[N, M]. Differs from the twin: one pass per pair, no [N, M, 2] temporaries,
+    rows in parallel (each row of the output belongs to one iteration)."""
+    N = boxes1.shape[0]
+    M = boxes2.shape[0]
+    zero = boxes1[0, 0] - boxes1[0, 0]   # 0 in the boxes' dtype (a literal 0 would widen float32)
+    # for each box of the first set (one output row)
+    for i in numba.prange(N):
+        ax1, ay1, ax2, ay2 = boxes1[i, 0], boxes1[i, 1], boxes1[i, 2], boxes1[i, 3]
+        area_a = (ax2 - ax1) * (ay2 - ay1)
+        # for each box of the second set
+        for j in range(M):
+            bx1, by1, bx2, by2 = boxes2[j, 0], boxes2[j, 1], boxes2[j, 2], boxes2[j, 3]
+            area_b = (bx2 - bx1) * (by2 - by1)
+            w = max(min(ax2, bx2) - max(ax1, bx1), zero)
+            h = max(min(ay2, by2) - max(ay1, by1), zero)
+            inter = w * h
+            iou[i, j] = inter / (area_a + area_b - inter)
+
+
+def box_iou(boxes1, boxes2) -> np.ndarray:
+    """Pairwise IoU of two box sets, as ``torchvision.ops.box_iou``.
+
+    boxes1 (float[N, 4]), boxes2 (float[M, 4]): (x1, y1, x2, y2).
+    Returns float[N, M]: IoU in [0, 1]; NaN where both boxes have zero area.
+    float32/float64 in -> same dtype out; integer boxes -> float32 (as torch's int division).
+    """
+    boxes1 = _check_boxes(boxes1, "boxes1")
+    boxes2 = _check_boxes(boxes2, "boxes2")
+    N, M = boxes1.shape[0], boxes2.shape[0]
+    if boxes1.dtype.kind != "f" or boxes2.dtype.kind != "f":
+        if boxes1.dtype.kind == "f" or boxes2.dtype.kind == "f":
+            raise TypeError(f"boxes1 and boxes2 must both be float or both integer, got {boxes1.dtype} and {boxes2.dtype}")
+        # Integer boxes: exact integer areas, then a float32 division like torch's int / int.
+        a, b = boxes1.astype(np.int64), boxes2.astype(np.int64)
+        area1, area2 = box_area(a), box_area(b)
+        wh = np.maximum(np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2]), 0)
+        inter = wh[:, :, 0] * wh[:, :, 1]
+        union = area1[:, None] + area2[None, :] - inter
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return inter.astype(np.float32) / union.astype(np.float32)
+    dtype = np.result_type(boxes1.dtype, boxes2.dtype)
+    boxes1 = np.ascontiguousarray(boxes1, dtype=dtype)
+    boxes2 = np.ascontiguousarray(boxes2, dtype=dtype)
+    if reference_kernels_enabled() or N * M < _KERNEL_MIN_PAIRS:
+        return box_iou_reference(boxes1, boxes2)
+    iou = np.empty((N, M), dtype=dtype)
+    _box_iou_kernel(iou, boxes1, boxes2)
+    return iou
+
+
+def clip_boxes_to_image(boxes, size) -> np.ndarray:
+    """Clamp x into [0, w] and y into [0, h] (upper bound w, not w - 1), as torchvision.
+
+    boxes (float[..., 4]): (x1, y1, x2, y2); size: (h, w) of the image.
+    Returns a new array of the same shape and dtype.
+    Example: [[-5, -3, 700, 900]] in a (480, 640) image -> [[0, 0, 640, 480]].
+    """
+    boxes = np.asarray(boxes)
+    if boxes.ndim < 1 or boxes.shape[-1] != 4:
+        raise ValueError(f"boxes must have shape [..., 4], got {boxes.shape}")
+    if len(size) != 2:
+        raise ValueError(f"size must be (h, w), got {size!r}")
+    h, w = size
+    out = boxes.copy()
+    out[..., 0::2] = np.clip(boxes[..., 0::2], 0, w)
+    out[..., 1::2] = np.clip(boxes[..., 1::2], 0, h)
+    return out
+
+
+def remove_small_boxes(boxes, min_size: float) -> np.ndarray:
+    """Indices of the boxes whose width and height are both ``>= min_size``.
+
+    boxes (float[R, 4]): (x1, y1, x2, y2). Returns int64[k], ascending.
+    Example: [[0,0,1,5], [0,0,.99,5], [0,0,5,1]] with min_size 1.0 -> [0, 2].
+    """
+    boxes = _check_boxes(boxes, "boxes")
+    ws = boxes[:, 2] - boxes[:, 0]
+    hs = boxes[:, 3] - boxes[:, 1]
+    keep = (ws >= min_size) & (hs >= min_size)
+    return np.nonzero(keep)[0].astype(np.int64)
+
+
+_FORMATS = ("xyxy", "xywh", "cxcywh")
+
+
+def box_convert(boxes, in_fmt: str, out_fmt: str) -> np.ndarray:
+    """Convert boxes between 'xyxy', 'xywh' (corner + size) and 'cxcywh' (centre + size).
+
+    boxes (float[..., 4]) in ``in_fmt``. Returns a new float[..., 4] in ``out_fmt``.
+    Goes through xyxy like torchvision, so round trips are exact up to float rounding.
+    """
+    boxes = np.asarray(boxes)
+    if in_fmt not in _FORMATS or out_fmt not in _FORMATS:
+        raise ValueError(f"in_fmt and out_fmt must be one of {_FORMATS}, got {in_fmt!r} and {out_fmt!r}")
+    if boxes.ndim < 1 or boxes.shape[-1] != 4:
+        raise ValueError(f"boxes must have shape [..., 4], got {boxes.shape}")
+    if in_fmt == out_fmt:
+        return boxes.copy()
+    a, b, c, d = (boxes[..., k] for k in range(4))
+    if in_fmt == "xywh":        # (x, y, w, h) -> (x1, y1, x2, y2)
+        a, b, c, d = a, b, a + c, b + d
+    elif in_fmt == "cxcywh":    # (cx, cy, w, h) -> (x1, y1, x2, y2)
+        a, b, c, d = a - 0.5 * c, b - 0.5 * d, a + 0.5 * c, b + 0.5 * d
+    if out_fmt == "xywh":
+        a, b, c, d = a, b, c - a, d - b
+    elif out_fmt == "cxcywh":
+        a, b, c, d = (a + c) / 2, (b + d) / 2, c - a, d - b
+    return np.stack((a, b, c, d), axis=-1)
+
+
+def masks_to_boxes(masks) -> np.ndarray:
+    """Tight box around the nonzero pixels of each mask, as ``torchvision.ops.masks_to_boxes``.
+
+    masks (any[G, H, W]): nonzero = inside.
+    Returns float32[G, 4]: (x1, y1, x2, y2) with x2/y2 the last nonzero column/row
+    index (NOT +1: a single pixel at (3, 5) gives [5, 3, 5, 3]). An all-zero mask gives
+    [0, 0, 0, 0] (torchvision's choice).
+    """
+    masks = np.asarray(masks)
+    if masks.ndim != 3:
+        raise ValueError(f"masks must have shape [G, H, W], got {masks.shape}")
+    G, H, W = masks.shape
+    boxes = np.zeros((G, 4), dtype=np.float32)
+    if masks.size == 0:
+        return boxes
+    rows = (masks != 0).any(axis=2)   # [G, H]: which rows hold a pixel
+    cols = (masks != 0).any(axis=1)   # [G, W]
+    nonempty = rows.any(axis=1)
+    # argmax finds the first True; on the reversed array it finds the last one.
+    boxes[:, 0] = cols.argmax(axis=1)
+    boxes[:, 1] = rows.argmax(axis=1)
+    boxes[:, 2] = (W - 1) - cols[:, ::-1].argmax(axis=1)
+    boxes[:, 3] = (H - 1) - rows[:, ::-1].argmax(axis=1)
+    boxes[~nonempty] = 0
+    return boxes
