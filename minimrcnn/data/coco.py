@@ -128,13 +128,13 @@ class CocoDataset:
                     raise ValueError(f"{annotations_json}: image {img.get('id', '?')} lacks key {key!r}")
             self._images[img["id"]] = img
         self.image_ids = sorted(self._images)
+        for image_id in self.image_ids:  # images first: an annotation is checked against its image
+            self._check_image(self._images[image_id])
         self._anns = {image_id: [] for image_id in self.image_ids}
         for ann in data["annotations"]:
             checked = self._check_annotation(ann)
             if checked is not None:
                 self._anns[ann["image_id"]].append(checked)
-        for image_id in self.image_ids:
-            self._check_image(self._images[image_id])
 
     def _check_annotation(self, ann: dict):
         """Validate one annotation and return (label, box xyxy, segmentation, area, iscrowd)."""

@@ -9,7 +9,8 @@ area handling, and the result is usually averaged over images ("mAP").
 
 Reproduced quirks of the original (so numbers agree with it):
   * a GT matched by the prediction ranked first (index 0) still looks unmatched
-    (`gt_match[j] > 0`), so a later prediction can match it again;
+    (`gt_match[j] > 0`), so a later prediction can match it again, recall can pass 1
+    and the "AP" can exceed 1 (a duplicate of a perfect first detection gives 2.0);
   * the candidate GTs are scanned in descending IoU and the scan stops at the first
     IoU below the threshold, skipping GTs of another class on the way;
   * ties in scores are ordered by `np.argsort(scores)[::-1]`.
