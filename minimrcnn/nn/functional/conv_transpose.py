@@ -31,6 +31,26 @@ import numpy as np
 from minimrcnn.nn.functional.conv import _check_array, _pair, col2im, im2col
 
 
+def conv_transpose2d_reference(x, weight, bias=None, stride=1, padding=0):
+    """The definition as loops: every input pixel paints ``x * weight`` at stride spacing.
+
+    An independent witness for tests (no im2col, no GEMM); slow.
+    """
+    (sH, sW), (pH, pW) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
+    N, C_in, H, W = x.shape
+    _, C_out, kH, kW = weight.shape
+    # paint on an uncropped canvas, then crop `padding` from every side
+    canvas = np.zeros((N, C_out, (H - 1) * sH + kH, (W - 1) * sW + kW), dtype=x.dtype)
+    for iy in range(H):
+        for ix in range(W):
+            # [N, C_in] x [C_in, C_out, kH, kW] -> [N, C_out, kH, kW]
+            canvas[:, :, iy * sH:iy * sH + kH, ix * sW:ix * sW + kW] += np.tensordot(x[:, :, iy, ix], weight, axes=1)
+    out = canvas[:, :, pH:canvas.shape[2] - pH, pW:canvas.shape[3] - pW].copy()
+    if bias is not None:
+        out += bias[None, :, None, None]
+    return out
+
+
 class ConvTranspose2dCache(NamedTuple):
     """What conv_transpose2d_backward needs."""
     x: np.ndarray            # float[N, C_in, H, W], contiguous
