@@ -1,0 +1,81 @@
+"""Project conventions, checked by scanning the op modules (see docs/architecture.md):
+
+* every public ``<op>_forward`` has an ``<op>_backward`` and a plain ``<op>`` beside it;
+* a module with Numba kernels ``_<name>_kernel`` has readable ``*_reference`` twins
+  (by convention ``<name>_reference``; one twin may witness several kernels).
+
+Modules are discovered from the packages, so ops that are not written yet are simply
+not scanned.
+"""
+
+import importlib
+import pkgutil
+import re
+
+import pytest
+
+PACKAGES = ["minimrcnn.nn.functional", "minimrcnn.ops"]
+FORWARD = re.compile(r"^([a-z][a-z0-9_]*)_forward$")
+KERNEL = re.compile(r"^_([a-z][a-z0-9_]*)_kernel$")
+
+
+def _module_names():
+    names = []
+    for package_name in PACKAGES:
+        try:
+            package = importlib.import_module(package_name)
+        except ImportError:                       # the package itself is not importable yet
+            continue
+        names += [f"{package_name}.{info.name}" for info in pkgutil.iter_modules(package.__path__)
+                  if not info.name.startswith("_")]
+    return names
+
+
+MODULES = _module_names()
+
+
+def _callables(module):
+    return {name: obj for name, obj in vars(module).items() if callable(obj)}
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_every_forward_has_backward_and_plain_function(module_name):
+    module = importlib.import_module(module_name)
+    names = _callables(module)
+    problems = []
+    for name in names:
+        match = FORWARD.match(name)
+        if not match:
+            continue
+        op = match.group(1)
+        for needed in (f"{op}_backward", op):
+            if needed not in names:
+                problems.append(f"{name} has no {needed}")
+    assert not problems, f"{module_name}: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_every_kernel_module_has_reference_twins(module_name):
+    """A module with Numba kernels also holds readable ``*_reference`` twins. One twin may
+    witness several kernels (e.g. one twin for all interpolation modes), so this asks for
+    twins in the module; the one-to-one naming is checked for the foundation ops below."""
+    module = importlib.import_module(module_name)
+    names = _callables(module)
+    kernels = [name for name in names if KERNEL.match(name)]
+    references = [name for name in names if name.endswith("_reference") and not name.startswith("_")]
+    if kernels:
+        assert references, f"{module_name} has kernels {kernels} but no public *_reference twin"
+
+
+def test_norm_kernels_pair_with_twins_by_name():
+    module = importlib.import_module("minimrcnn.nn.functional.norm")
+    kernels = [name for name in _callables(module) if KERNEL.match(name)]
+    assert kernels
+    for name in kernels:
+        assert hasattr(module, KERNEL.match(name).group(1) + "_reference"), name
+
+
+def test_scan_found_the_foundation_modules():
+    # Guards against the scan silently finding nothing.
+    for name in ("activation", "norm", "loss", "tensor"):
+        assert f"minimrcnn.nn.functional.{name}" in MODULES
