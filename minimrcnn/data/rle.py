@@ -157,12 +157,11 @@ def to_bbox(rle: dict) -> list[float]:
 # ---------------------------------------------------------------------------
 # polygons
 # ---------------------------------------------------------------------------
-def _polygon_to_mask(xy: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Port of pycocotools' rleFrPoly: one polygon -> uint8[H, W].
+def _polygon_edge_points(xy: np.ndarray) -> tuple[list[int], list[int]]:
+    """rleFrPoly step 1: the polygon upsampled 5x and walked edge by edge on the integer grid.
 
-    The polygon is upsampled 5x onto an integer grid and its edges walked pixel by
-    pixel; each crossing of a column centre gives the row where the run of ones
-    starts or ends. C's `(int)` truncates toward zero, which `int()` also does.
+    C's `(int)` truncates toward zero, which `int()` also does (it matters for
+    negative coordinates).
     """
     scale = 5.0
     k = len(xy) // 2
@@ -170,9 +169,8 @@ def _polygon_to_mask(xy: np.ndarray, height: int, width: int) -> np.ndarray:
     y = [int(scale * xy[2 * j + 1] + 0.5) for j in range(k)]
     x.append(x[0])
     y.append(y[0])
-    # 1. dense integer points along every edge (Bresenham-like walk)
     u, v = [], []
-    for j in range(k):
+    for j in range(k):  # for each edge: one point per step along its longer axis
         xs, xe, ys, ye = x[j], x[j + 1], y[j], y[j + 1]
         dx, dy = abs(xe - xs), abs(ys - ye)
         flip = (dx >= dy and xs > xe) or (dx < dy and ys > ye)
@@ -190,6 +188,18 @@ def _polygon_to_mask(xy: np.ndarray, height: int, width: int) -> np.ndarray:
                 t = dy - d if flip else d
                 v.append(t + ys)
                 u.append(int(xs + s * t + 0.5))
+    return u, v
+
+
+def _polygon_to_mask(xy: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Port of pycocotools' rleFrPoly: one polygon -> uint8[H, W].
+
+    The polygon's edges are walked on a 5x finer integer grid; each crossing of a
+    pixel column (COCO samples pixel x at coordinate x) gives the row where the
+    column's run of ones starts or ends.
+    """
+    scale = 5.0
+    u, v = _polygon_edge_points(xy)
     # 2. where the walk crosses a column centre, record (column, first row inside)
     starts = []
     for j in range(1, len(u)):

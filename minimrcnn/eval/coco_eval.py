@@ -228,6 +228,16 @@ def summarize(precision: np.ndarray, recall: np.ndarray) -> dict:
             "ARs": ar(area="small"), "ARm": ar(area="medium"), "ARl": ar(area="large")}
 
 
+def _group(anns: list) -> dict:
+    """{(image_id, category_id): [annotations in file order]}."""
+    groups = {}
+    for a in anns:
+        if "area" not in a:
+            raise ValueError(f"gt annotation id {a.get('id', '?')} has no 'area'")
+        groups.setdefault((a["image_id"], a["category_id"]), []).append(a)
+    return groups
+
+
 def evaluate_coco(gt, results, iou_type: str = "bbox") -> dict:
     """COCO AP/AR of `results` against `gt`, the same numbers as pycocotools' COCOeval.
 
@@ -249,14 +259,7 @@ def evaluate_coco(gt, results, iou_type: str = "bbox") -> dict:
     dts = _prepare_results(list(results), set(images))
     if iou_type == "segm" and any("segmentation" not in d for d in dts):
         raise ValueError("iou_type='segm' needs a 'segmentation' in every result")
-    # Group by (image, category); detections sorted by score, at most MAX_DETS[-1] kept.
-    gts_by, dts_by = {}, {}
-    for g in gt["annotations"]:
-        if "area" not in g:
-            raise ValueError(f"gt annotation id {g.get('id', '?')} has no 'area'")
-        gts_by.setdefault((g["image_id"], g["category_id"]), []).append(g)
-    for d in dts:
-        dts_by.setdefault((d["image_id"], d["category_id"]), []).append(d)
+    gts_by, dts_by = _group(gt["annotations"]), _group(dts)
     T, R, K, A, M = len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), len(cat_ids), len(AREA_RANGES), len(MAX_DETS)
     precision = -np.ones((T, R, K, A, M))
     recall = -np.ones((T, K, A, M))
