@@ -35,7 +35,9 @@ MODULES = _module_names()
 
 
 def _callables(module):
-    return {name: obj for name, obj in vars(module).items() if callable(obj)}
+    """Functions (and Numba dispatchers) defined in the module itself, not imported into it."""
+    return {name: obj for name, obj in vars(module).items()
+            if callable(obj) and getattr(obj, "__module__", None) == module.__name__}
 
 
 @pytest.mark.parametrize("module_name", MODULES)
