@@ -1,0 +1,182 @@
+"""Mask targets (image -> RoI) and mask pasting (RoI -> image) for the Mask R-CNN branch.
+
+Training: ``project_masks_on_boxes`` cuts each positive proposal's matched GT mask out
+with RoIAlign (28 x 28, adaptive sampling, aligned=False). The targets are soft values in
+[0, 1], not binarised (torchvision; Detectron binarises).
+
+Inference: ``paste_masks_in_image`` undoes it approximately: pad the 28 x 28 probability
+map to 30 x 30 with zeros (so the edge fades out instead of being cut), grow the box by
+30/28 to match, round the box to whole pixels (truncation toward zero, inclusive end),
+resize bilinearly (align_corners=False) and paste it, clipped to the image.
+Example: box (10.0, 20.0, 38.0, 48.0), side 28 -> expanded side 30 around centre
+(24, 34): (9, 19, 39, 49) -> a 31 x 31 paste. Semantics: torchvision-semantics.md sec. 10.
+
+Shape shorthand: G GT masks of an image, R RoIs, M mask size (28), D detections,
+H, W image size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.ops.roi_align import roi_align
+
+
+def project_masks_on_boxes(gt_masks, boxes, matched_idxs, M=28):
+    """Mask targets: each RoI's matched GT mask resampled to M x M with RoIAlign.
+
+    Args:
+        gt_masks (uint8 or float[G,H,W]): GT instance masks of one image.
+        boxes (float[R,4]): proposals (x1, y1, x2, y2) in the same pixels as the masks.
+        matched_idxs (int64[R]): index of the GT matched to each proposal.
+        M (int): output size.
+    Returns:
+        float32[R,M,M] soft targets in [0, 1] (float64 if boxes are float64, as torchvision).
+    """
+    gt_masks = np.asarray(gt_masks)
+    boxes = np.asarray(boxes)
+    matched_idxs = np.asarray(matched_idxs)
+    if gt_masks.ndim != 3:
+        raise ValueError(f"gt_masks: expected [G,H,W], got shape {gt_masks.shape}")
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes: expected float[R,4], got shape {boxes.shape}")
+    if matched_idxs.shape != (boxes.shape[0],):
+        raise ValueError(f"matched_idxs: expected int64[{boxes.shape[0]}], got shape "
+                         f"{matched_idxs.shape}")
+    dtype = np.float64 if boxes.dtype == np.float64 else np.float32
+    rois = np.concatenate([matched_idxs[:, None].astype(dtype), boxes.astype(dtype)], axis=1)
+    # [G,H,W] -> [G,1,H,W]: the GT index plays the role of RoIAlign's batch index.
+    masks = gt_masks[:, None].astype(dtype)
+    return roi_align(masks, rois, (M, M), spatial_scale=1.0, sampling_ratio=-1,
+                     aligned=False)[:, 0]
+
+
+def expand_boxes_for_paste(boxes, M, padding=1):
+    """int64[D,4]: boxes grown by (M + 2*padding) / M about their centres (float32 math),
+    then truncated toward zero, as torchvision's expand_boxes(...).to(int64)."""
+    boxes = np.asarray(boxes, dtype=np.float32)
+    scale = np.float32((M + 2 * padding) / M)
+    half = np.float32(0.5)
+    w_half = (boxes[:, 2] - boxes[:, 0]) * half * scale
+    h_half = (boxes[:, 3] - boxes[:, 1]) * half * scale
+    x_c = (boxes[:, 2] + boxes[:, 0]) * half
+    y_c = (boxes[:, 3] + boxes[:, 1]) * half
+    expanded = np.stack([x_c - w_half, y_c - h_half, x_c + w_half, y_c + h_half], axis=1)
+    return np.trunc(expanded).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# Reference twin
+# --------------------------------------------------------------------------------------
+
+def resize_axis_weights(in_size, out_size):
+    """Bilinear (align_corners=False) source indices i0, i1 and weights l0, l1 per output index.
+
+    src = (dst + 0.5) * in/out - 0.5, clamped at 0, in float32 (PyTorch's op math).
+    """
+    scale = np.float32(in_size) / np.float32(out_size)
+    src = scale * (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
+    src = np.maximum(src, np.float32(0))
+    i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    i1 = np.where(i0 < in_size - 1, i0 + 1, i0)
+    l1 = np.clip(src - i0.astype(np.float32), np.float32(0), np.float32(1))
+    return i0, i1, np.float32(1) - l1, l1
+
+
+def paste_masks_in_image_reference(masks_padded, boxes_int, image_shape):
+    """Readable paste: masks_padded float32[D,M+2,M+2], boxes_int int64[D,4] -> float32[D,H,W]."""
+    H, W = image_shape
+    D, Mp, _ = masks_padded.shape
+    out = np.zeros((D, H, W), dtype=np.float32)
+    for d in range(D):                                               # for each detection
+        x1, y1, x2, y2 = (int(v) for v in boxes_int[d])
+        w, h = max(x2 - x1 + 1, 1), max(y2 - y1 + 1, 1)              # inclusive end (+1)
+        # Bilinear resize Mp x Mp -> h x w, rows then columns.
+        y_lo, y_hi, hy0, hy1 = resize_axis_weights(Mp, h)
+        x_lo, x_hi, wx0, wx1 = resize_axis_weights(Mp, w)
+        m = masks_padded[d]
+        top = m[y_lo][:, x_lo] * wx0 + m[y_lo][:, x_hi] * wx1       # float32[h,w], row y_lo
+        bottom = m[y_hi][:, x_lo] * wx0 + m[y_hi][:, x_hi] * wx1
+        resized = top * hy0[:, None] + bottom * hy1[:, None]
+        # Paste, clipped to the image.
+        px0, px1 = max(x1, 0), min(x2 + 1, W)
+        py0, py1 = max(y1, 0), min(y2 + 1, H)
+        if px1 > px0 and py1 > py0:
+            out[d, py0:py1, px0:px1] = resized[py0 - y1:py1 - y1, px0 - x1:px1 - x1]
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Numba kernel
+# --------------------------------------------------------------------------------------
+
+@numba.njit(cache=True, parallel=True)
+def _paste_masks_kernel(out, masks_padded, boxes_int):
+    """out float32[D,H,W] (zeroed): resize-and-paste fused, only for pixels inside the image.
+
+    Differs from the twin: computes each pasted pixel directly instead of resizing the
+    whole box first; parallel over detections, each owns out[d].
+    """
+    D, H, W = out.shape
+    Mp = masks_padded.shape[1]
+    t = masks_padded.dtype.type
+    for d in numba.prange(D):                                        # for each detection
+        x1, y1, x2, y2 = boxes_int[d, 0], boxes_int[d, 1], boxes_int[d, 2], boxes_int[d, 3]
+        w = max(x2 - x1 + 1, 1)
+        h = max(y2 - y1 + 1, 1)
+        scale_y = t(Mp) / t(h)
+        scale_x = t(Mp) / t(w)
+        for y in range(max(y1, 0), min(y2 + 1, H)):                  # for each pasted row
+            sy = max(scale_y * (t(y - y1) + t(0.5)) - t(0.5), t(0.0))
+            y_lo = min(int(math.floor(sy)), Mp - 1)
+            y_hi = y_lo + 1 if y_lo < Mp - 1 else y_lo
+            hy1 = min(max(sy - t(y_lo), t(0.0)), t(1.0))
+            hy0 = t(1.0) - hy1
+            for x in range(max(x1, 0), min(x2 + 1, W)):              # for each pasted column
+                sx = max(scale_x * (t(x - x1) + t(0.5)) - t(0.5), t(0.0))
+                x_lo = min(int(math.floor(sx)), Mp - 1)
+                x_hi = x_lo + 1 if x_lo < Mp - 1 else x_lo
+                wx1 = min(max(sx - t(x_lo), t(0.0)), t(1.0))
+                wx0 = t(1.0) - wx1
+                top = masks_padded[d, y_lo, x_lo] * wx0 + masks_padded[d, y_lo, x_hi] * wx1
+                bottom = masks_padded[d, y_hi, x_lo] * wx0 + masks_padded[d, y_hi, x_hi] * wx1
+                out[d, y, x] = top * hy0 + bottom * hy1
+
+
+def paste_masks_in_image(masks, boxes, image_shape, padding=1):
+    """Paste M x M mask probabilities into full images (torchvision's paste_masks_in_image).
+
+    Args:
+        masks (float[D,1,M,M]): per-detection mask probabilities.
+        boxes (float[D,4]): detections (x1, y1, x2, y2) in the output image's pixels.
+        image_shape ((H, W)): output image size.
+        padding (int): zero border added to the masks (the box grows by (M+2p)/M).
+    Returns:
+        float32[D,1,H,W] probabilities, 0 outside each (expanded) box. No threshold.
+    """
+    masks = np.asarray(masks)
+    boxes = np.asarray(boxes)
+    if masks.ndim != 4 or masks.shape[1] != 1 or masks.shape[2] != masks.shape[3]:
+        raise ValueError(f"masks: expected float[D,1,M,M], got shape {masks.shape}")
+    if boxes.shape != (masks.shape[0], 4):
+        raise ValueError(f"boxes: expected float[{masks.shape[0]},4], got shape {boxes.shape}")
+    if not np.isfinite(boxes).all():
+        raise ValueError("boxes: expected finite coordinates, got NaN or inf")
+    H, W = (int(v) for v in image_shape)
+    D, M = masks.shape[0], masks.shape[-1]
+    if D == 0:
+        return np.zeros((0, 1, H, W), dtype=np.float32)
+    # [D,1,M,M] -> zero-padded float32[D, M+2p, M+2p]
+    p = int(padding)
+    masks_padded = np.pad(masks[:, 0].astype(np.float32), ((0, 0), (p, p), (p, p)))
+    boxes_int = expand_boxes_for_paste(boxes, M, p)
+    if reference_kernels_enabled():
+        out = paste_masks_in_image_reference(masks_padded, boxes_int, (H, W))
+    else:
+        out = np.zeros((D, H, W), dtype=np.float32)
+        _paste_masks_kernel(out, masks_padded, boxes_int)
+    return out[:, None]
