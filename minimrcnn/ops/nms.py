@@ -153,6 +153,10 @@ def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
       NMS. The shift is done in the boxes' dtype, so float32 coordinates lose precision.
     * otherwise: one NMS per category on the original coordinates, the kept indices
       merged in ascending order and then sorted by decreasing score.
+
+    Limitations: on the per-class path torchvision's final sort is not stable, so
+    boxes with exactly equal scores may come out in another order there (the kept
+    set is the same); ours lists them by ascending index.
     """
     boxes, scores, iou_threshold = _check_nms_inputs(boxes, scores, iou_threshold)
     idxs = np.asarray(idxs)
