@@ -153,13 +153,17 @@ def test_group_norm_runs_with_jit_disabled():
         from minimrcnn.config import reference_kernels
         from minimrcnn.nn.functional.norm import group_norm_forward, group_norm_backward
         rng = np.random.default_rng(0)
-        x = rng.standard_normal((2, 4, 3, 3)); w = rng.standard_normal(4); b = rng.standard_normal(4)
-        out, cache = group_norm_forward(x, 2, w, b)
-        grads = group_norm_backward(out, cache)
-        with reference_kernels():
-            out_ref, cache_ref = group_norm_forward(x, 2, w, b)
-            grads_ref = group_norm_backward(out, cache_ref)
-        assert np.allclose(out, out_ref) and all(np.allclose(g, r) for g, r in zip(grads, grads_ref))
+        # float32 with a large offset: the kernel must still accumulate in float64 as Python.
+        for dtype, offset, tol in ((np.float64, 0.0, 1e-10), (np.float32, 1000.0, 1e-4)):
+            x = (rng.standard_normal((2, 4, 3, 3)) + offset).astype(dtype)
+            w, b = rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
+            out, cache = group_norm_forward(x, 2, w, b)
+            grads = group_norm_backward(out, cache)
+            with reference_kernels():
+                out_ref, cache_ref = group_norm_forward(x, 2, w, b)
+                grads_ref = group_norm_backward(out, cache_ref)
+            assert np.allclose(out, out_ref, atol=tol, rtol=tol)
+            assert all(np.allclose(g, r, atol=tol, rtol=tol) for g, r in zip(grads, grads_ref))
         print("ok")
     """)
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")

@@ -121,12 +121,14 @@ def _group_norm_forward_kernel(out, mean, rstd, x, weight, bias, eps):
     for ng in numba.prange(N * G):                 # for each (image, group)
         n = ng // G
         g = ng % G
-        total = 0.0                                # float64 accumulator
+        # np.float64(0): a float64 accumulator also when NUMBA_DISABLE_JIT=1 runs this as
+        # Python, where 0.0 + float32 would stay float32 under NumPy 2's promotion rules.
+        total = np.float64(0.0)
         for c in range(Cg):
             for s in range(S):
                 total += x[n, g, c, s]
         m = total / count
-        squares = 0.0                              # two-pass variance: no cancellation
+        squares = np.float64(0.0)                  # two-pass variance: no cancellation
         for c in range(Cg):
             for s in range(S):
                 d = x[n, g, c, s] - m
@@ -156,11 +158,11 @@ def _group_norm_backward_kernel(dx, dweight_per_image, dbias_per_image, dout, x,
         g = ng % G
         m = mean[n, g]
         r = rstd[n, g]
-        sum_g = 0.0                                # sum of dL/dx_hat over the group
-        sum_g_xhat = 0.0                           # sum of dL/dx_hat * x_hat
+        sum_g = np.float64(0.0)                    # sum of dL/dx_hat over the group (float64, see forward)
+        sum_g_xhat = np.float64(0.0)               # sum of dL/dx_hat * x_hat
         for c in range(Cg):                        # for each channel of the group
-            dw = 0.0
-            db = 0.0
+            dw = np.float64(0.0)
+            db = np.float64(0.0)
             for s in range(S):
                 x_hat = (x[n, g, c, s] - m) * r
                 dw += dout[n, g, c, s] * x_hat
