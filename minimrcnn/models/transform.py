@@ -1,0 +1,230 @@
+"""GeneralizedRCNNTransform: validate, normalise, resize and batch images; undo it after.
+
+The first and last stage of Mask R-CNN, as torchvision's ``transform.py``:
+
+1. validate every image and target and name the image and field on a mistake;
+2. normalise ``(img - mean) / std`` per channel, THEN resize (torchvision's order);
+3. resize so the short side is ``min_size`` unless the long side would pass
+   ``max_size``: ``s = min(min_size / short, max_size / long)``, new size
+   ``floor(h * s) x floor(w * s)``, bilinear with ``align_corners=False``;
+4. scale target boxes by ``out / in`` and resize target masks with legacy nearest;
+5. zero-pad (in normalised space, so 0 is the mean colour) to a common size that is
+   a multiple of 32, giving one ``float[N, 3, Hpad, Wpad]`` batch.
+
+``postprocess`` maps detections back: boxes times ``original / resized`` and masks
+pasted into the original image size.
+
+Shape shorthand: N images, H, W, G ground-truth boxes, D detections, M mask size.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from minimrcnn.ops import paste_masks_in_image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ImageList(NamedTuple):
+    """A padded batch and the sizes of the images inside it.
+
+    tensors (float[N, 3, Hpad, Wpad]): normalised, resized, zero-padded images.
+    image_sizes (list of (h, w)): the resized, unpadded size of each image.
+    """
+    tensors: np.ndarray
+    image_sizes: list
+
+
+def bilinear_resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of the last two axes, align_corners=False, no antialias.
+
+    Per axis (torch's upsample_bilinear2d with ``recompute_scale_factor=True``):
+    ``src = max((dst + 0.5) * in / out - 0.5, 0)``, ``i0 = floor(src)``,
+    ``i1 = min(i0 + 1, in - 1)``, weights ``1 - frac`` and ``frac``. Positions are
+    computed in the dtype of ``x`` (torch's op-math for float32 / float64).
+
+    Args:
+        x (float[..., H, W]): the array to resize.
+        size ((out_h, out_w)): the output size.
+    Returns:
+        float[..., out_h, out_w], same dtype as ``x``.
+    """
+    def axis_weights(n_in, n_out):
+        scale = x.dtype.type(n_in) / x.dtype.type(n_out)
+        src = (np.arange(n_out, dtype=x.dtype) + x.dtype.type(0.5)) * scale - x.dtype.type(0.5)
+        src = np.maximum(src, 0)
+        i0 = np.floor(src).astype(np.int64)
+        i0 = np.minimum(i0, n_in - 1)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        frac = (src - i0).astype(x.dtype)
+        return i0, i1, 1 - frac, frac
+
+    out_h, out_w = size
+    y0, y1, wy0, wy1 = axis_weights(x.shape[-2], out_h)
+    x0, x1, wx0, wx1 = axis_weights(x.shape[-1], out_w)
+    # Rows first, then columns: the two 1-D interpolations commute.
+    rows = x[..., y0, :] * wy0[:, None] + x[..., y1, :] * wy1[:, None]
+    return rows[..., x0] * wx0 + rows[..., x1] * wx1
+
+
+def nearest_resize_masks(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Legacy 'nearest' resize of uint8[G, H, W] masks: ``src = min(floor(dst * in/out), in-1)``.
+
+    The scale ``in / out`` is float32, as in torch's upsample_nearest2d.
+    """
+    out_h, out_w = size
+    G, H, W = masks.shape
+    scale_h = np.float32(H) / np.float32(out_h)
+    scale_w = np.float32(W) / np.float32(out_w)
+    rows = np.minimum(np.floor(np.arange(out_h, dtype=np.float32) * scale_h).astype(np.int64), H - 1)
+    cols = np.minimum(np.floor(np.arange(out_w, dtype=np.float32) * scale_w).astype(np.int64), W - 1)
+    return masks[:, rows[:, None], cols[None, :]]
+
+
+def resize_boxes(boxes: np.ndarray, original_size, new_size) -> np.ndarray:
+    """Scale xyxy boxes float[G, 4] from ``original_size`` (h, w) to ``new_size`` (h, w).
+
+    The ratios are float32 ``new / original``, as torchvision computes them.
+    """
+    ratio_h = np.float32(new_size[0]) / np.float32(original_size[0])
+    ratio_w = np.float32(new_size[1]) / np.float32(original_size[1])
+    scale = np.array([ratio_w, ratio_h, ratio_w, ratio_h], dtype=np.float32)
+    return (boxes * scale).astype(boxes.dtype)
+
+
+class GeneralizedRCNNTransform:
+    """Images in, one padded normalised batch out; detections back to image coordinates.
+
+    Args:
+        min_size (int): target length of the short side (800 for COCO, 128 for shapes).
+        max_size (int): cap on the long side (1333 for COCO).
+        image_mean, image_std (3 floats): per-channel normalisation (ImageNet's).
+        size_divisible (int): the padded batch is a multiple of this (32: stride of C5).
+        num_classes (int or None): when given, target labels must lie in [1, num_classes-1].
+    """
+
+    def __init__(self, min_size=800, max_size=1333, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
+                 size_divisible=32, num_classes=None):
+        self.min_size, self.max_size = int(min_size), int(max_size)
+        self.image_mean = np.asarray(image_mean, dtype=np.float64)
+        self.image_std = np.asarray(image_std, dtype=np.float64)
+        self.size_divisible = int(size_divisible)
+        self.num_classes = num_classes
+
+    def __repr__(self):
+        return (f"GeneralizedRCNNTransform(min_size={self.min_size}, max_size={self.max_size}, "
+                f"mean={self.image_mean.tolist()}, std={self.image_std.tolist()})")
+
+    # -- validation ---------------------------------------------------------------
+    def check_image(self, image, i: int) -> np.ndarray:
+        """Return image i as float[3, H, W] in [0, 1]; uint8[H, W, 3] is converted (/255)."""
+        if not isinstance(image, np.ndarray):
+            raise TypeError(f"images[{i}]: expected a numpy array, got {type(image).__name__}")
+        if image.dtype == np.uint8:
+            if image.ndim != 3 or image.shape[2] != 3:
+                raise ValueError(f"images[{i}]: a uint8 image must be [H, W, 3], got shape {image.shape}")
+            return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / np.float32(255)
+        if image.dtype not in (np.float32, np.float64):
+            raise TypeError(f"images[{i}]: expected float32/float64 [3, H, W] or uint8 [H, W, 3], "
+                            f"got dtype {image.dtype}")
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise ValueError(f"images[{i}]: a float image must be [3, H, W], got shape {image.shape}")
+        if image.shape[1] < 1 or image.shape[2] < 1:
+            raise ValueError(f"images[{i}]: empty image of shape {image.shape}")
+        if not np.all(np.isfinite(image)) or image.min() < 0 or image.max() > 1:
+            raise ValueError(f"images[{i}]: float values must be finite and in [0, 1], "
+                             f"got range [{np.nanmin(image)}, {np.nanmax(image)}]")
+        return image
+
+    def check_target(self, target, i: int, image_hw) -> dict:
+        """Validate target i: boxes float[G, 4] non-degenerate, labels int64[G], masks uint8[G, H, W]."""
+        if not isinstance(target, dict):
+            raise TypeError(f"targets[{i}]: expected a dict, got {type(target).__name__}")
+        for key in ("boxes", "labels"):
+            if key not in target:
+                raise ValueError(f"targets[{i}]: missing field '{key}'")
+        boxes = np.asarray(target["boxes"])
+        if boxes.ndim != 2 or boxes.shape[1] != 4 or not np.issubdtype(boxes.dtype, np.floating):
+            raise ValueError(f"targets[{i}]['boxes']: expected float[G, 4], got {boxes.dtype}{list(boxes.shape)}")
+        G = boxes.shape[0]
+        bad = np.where((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]) | ~np.isfinite(boxes).all(1))[0]
+        if len(bad):
+            raise ValueError(f"targets[{i}]['boxes']: degenerate box (need x2 > x1 and y2 > y1) at index "
+                             f"{int(bad[0])}: {boxes[bad[0]].tolist()}")
+        labels = np.asarray(target["labels"])
+        if labels.shape != (G,) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"targets[{i}]['labels']: expected int64[{G}], got {labels.dtype}{list(labels.shape)}")
+        high = None if self.num_classes is None else self.num_classes - 1
+        if G and (labels.min() < 1 or (high is not None and labels.max() > high)):
+            raise ValueError(f"targets[{i}]['labels']: labels must be in [1, {high if high else 'K-1'}] "
+                             f"(0 is background), got range [{labels.min()}, {labels.max()}]")
+        out = dict(target)
+        out["boxes"], out["labels"] = boxes, labels.astype(np.int64)
+        if "masks" in target:
+            masks = np.asarray(target["masks"])
+            if masks.shape != (G, *image_hw):
+                raise ValueError(f"targets[{i}]['masks']: expected shape {(G, *image_hw)} (G boxes, image H, W), "
+                                 f"got {masks.shape}")
+            out["masks"] = masks.astype(np.uint8)
+        return out
+
+    # -- forward ------------------------------------------------------------------
+    def get_size(self, h: int, w: int) -> tuple[int, int]:
+        """Resized (h, w): ``floor(dim * s)`` with ``s = min(min_size/short, max_size/long)`` in float64."""
+        scale = min(self.min_size / min(h, w), self.max_size / max(h, w))
+        return int(math.floor(h * scale)), int(math.floor(w * scale))
+
+    def __call__(self, images, targets=None):
+        """Returns (ImageList, resized targets or None, original sizes [(h, w), ...])."""
+        if not isinstance(images, (list, tuple)) or len(images) == 0:
+            raise ValueError(f"images: expected a non-empty list of images, got {type(images).__name__}")
+        if targets is not None and (not isinstance(targets, (list, tuple)) or len(targets) != len(images)):
+            raise ValueError(f"targets: expected a list of {len(images)} dicts (one per image), got "
+                             f"{type(targets).__name__} of length {len(targets) if hasattr(targets, '__len__') else '?'}")
+        resized, new_targets, original_sizes = [], [], []
+        for i, image in enumerate(images):
+            image = self.check_image(image, i)
+            h, w = image.shape[-2:]
+            original_sizes.append((h, w))
+            target = None if targets is None else self.check_target(targets[i], i, (h, w))
+            mean = self.image_mean.astype(image.dtype)[:, None, None]
+            std = self.image_std.astype(image.dtype)[:, None, None]
+            image = (image - mean) / std  # normalise first, then resize (torchvision's order)
+            size = self.get_size(h, w)
+            if size != (h, w):
+                image = bilinear_resize(image, size)
+                if target is not None:
+                    target["boxes"] = resize_boxes(target["boxes"], (h, w), size)
+                    if "masks" in target:
+                        target["masks"] = nearest_resize_masks(target["masks"], size)
+            resized.append(image)
+            new_targets.append(target)
+        return self.batch_images(resized), (None if targets is None else new_targets), original_sizes
+
+    def batch_images(self, images: list) -> ImageList:
+        """Zero-pad at the bottom/right to a common multiple of ``size_divisible``."""
+        d = self.size_divisible
+        max_h = max(im.shape[1] for im in images)
+        max_w = max(im.shape[2] for im in images)
+        Hpad, Wpad = int(math.ceil(max_h / d) * d), int(math.ceil(max_w / d) * d)
+        batch = np.zeros((len(images), 3, Hpad, Wpad), dtype=images[0].dtype)
+        for n, im in enumerate(images):
+            batch[n, :, :im.shape[1], :im.shape[2]] = im
+        return ImageList(batch, [(im.shape[1], im.shape[2]) for im in images])
+
+    # -- postprocess --------------------------------------------------------------
+    def postprocess(self, detections: list, image_sizes: list, original_sizes: list) -> list:
+        """Boxes back to original coordinates; mask probabilities [D,1,M,M] pasted to [D,1,H,W]."""
+        out = []
+        for det, resized_hw, original_hw in zip(detections, image_sizes, original_sizes):
+            det = dict(det)
+            det["boxes"] = resize_boxes(det["boxes"], resized_hw, original_hw)
+            if "masks" in det:
+                det["masks"] = paste_masks_in_image(det["masks"], det["boxes"], original_hw, padding=1)
+            out.append(det)
+        return out

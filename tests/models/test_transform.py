@@ -1,0 +1,124 @@
+"""GeneralizedRCNNTransform: sizes, resize kernels, normalisation, padding, targets, errors."""
+
+import numpy as np
+import pytest
+
+from minimrcnn.models.transform import (
+    GeneralizedRCNNTransform, bilinear_resize, nearest_resize_masks, resize_boxes,
+)
+
+
+@pytest.mark.parametrize("hw, expected", [((480, 640), (800, 1066)), ((427, 640), (800, 1199)),
+                                          ((333, 500), (800, 1201)), ((100, 3000), (44, 1333)),
+                                          ((512, 683), (800, 1067))])
+def test_resized_sizes_match_torchvision(hw, expected):
+    assert GeneralizedRCNNTransform(800, 1333).get_size(*hw) == expected
+
+
+def test_bilinear_known_answer_and_identity():
+    x = np.array([[0.0, 1.0]], dtype=np.float32)[None]          # [1, 1, 2]
+    # src = (dst + 0.5) * 2/4 - 0.5 = -0.25, 0.25, 0.75, 1.25 -> clamp at 0, i1 clamps at the edge
+    np.testing.assert_allclose(bilinear_resize(x, (1, 4))[0, 0], [0, 0.25, 0.75, 1.0])
+    y = np.random.default_rng(0).random((3, 5, 7))
+    np.testing.assert_allclose(bilinear_resize(y, (5, 7)), y)
+    assert bilinear_resize(y.astype(np.float32), (10, 3)).dtype == np.float32
+
+
+def test_nearest_masks_and_box_scaling():
+    m = np.array([[[1, 0], [0, 1]]], dtype=np.uint8)
+    out = nearest_resize_masks(m, (4, 4))
+    np.testing.assert_array_equal(out[0], np.kron(m[0], np.ones((2, 2), np.uint8)))
+    # 3 -> 2 rows: src = floor(dst * 1.5) = 0, 1
+    np.testing.assert_array_equal(nearest_resize_masks(np.arange(3, dtype=np.uint8).reshape(1, 3, 1), (2, 1))[0, :, 0], [0, 1])
+    boxes = np.array([[10, 20, 30, 40]], dtype=np.float32)
+    np.testing.assert_allclose(resize_boxes(boxes, (100, 200), (50, 400)), [[20, 10, 60, 20]])
+
+
+def test_forward_normalises_pads_and_keeps_targets():
+    t = GeneralizedRCNNTransform(64, 128, num_classes=3)
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)  # s = 1: not resized
+    b = rng.random((3, 32, 64)).astype(np.float32)           # resized to 64 x 128
+    masks = np.zeros((1, 32, 64), np.uint8)
+    masks[0, 4:10, 8:20] = 1
+    targets = [{"boxes": np.zeros((0, 4), np.float32), "labels": np.zeros(0, np.int64),
+                "masks": np.zeros((0, 64, 96), np.uint8)},
+               {"boxes": np.array([[8, 4, 20, 10]], np.float32), "labels": np.array([2]), "masks": masks}]
+    batch, new_targets, original = t([a, b], targets)
+    assert batch.tensors.shape == (2, 3, 64, 128) and batch.tensors.dtype == np.float32
+    assert batch.image_sizes == [(64, 96), (64, 128)] and original == [(64, 96), (32, 64)]
+    expected = (a.transpose(2, 0, 1) / np.float32(255) - np.array(t.image_mean)[:, None, None]) / \
+        np.array(t.image_std)[:, None, None]
+    np.testing.assert_allclose(batch.tensors[0, :, :, :96], expected, rtol=1e-5, atol=1e-6)
+    assert np.all(batch.tensors[0, :, :, 96:] == 0)       # zero padding = the mean colour
+    np.testing.assert_allclose(new_targets[1]["boxes"], [[16, 8, 40, 20]])
+    assert new_targets[1]["masks"].shape == (1, 64, 128) and new_targets[1]["masks"].sum() == 4 * 6 * 12
+    assert targets[1]["boxes"][0, 0] == 8 and targets[1]["masks"].shape == (1, 32, 64)  # caller's not mutated
+
+
+@pytest.mark.parametrize("image, err, match", [
+    (np.zeros((3, 8, 8), np.int32), TypeError, r"images\[0\].*dtype int32"),
+    (np.zeros((8, 8, 3), np.float32), ValueError, r"images\[0\].*\[3, H, W\]"),
+    (np.zeros((8, 8), np.uint8), ValueError, r"images\[0\].*\[H, W, 3\]"),
+    (np.full((3, 8, 8), 2.0, np.float32), ValueError, r"images\[0\].*\[0, 1\]"),
+    (np.full((3, 8, 8), np.nan, np.float32), ValueError, r"images\[0\].*finite"),
+    ([[0.5]], TypeError, r"images\[0\].*numpy"),
+])
+def test_bad_images(image, err, match):
+    with pytest.raises(err, match=match):
+        GeneralizedRCNNTransform(32, 32)([image])
+
+
+def good_target():
+    return {"boxes": np.array([[1, 1, 5, 5]], np.float32), "labels": np.array([1]),
+            "masks": np.ones((1, 16, 16), np.uint8)}
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("boxes", np.array([[5, 1, 5, 6]], np.float32), r"targets\[1\]\['boxes'\].*degenerate.*index 0"),
+    ("boxes", np.array([1, 1, 5, 5], np.float32), r"targets\[1\]\['boxes'\].*float\[G, 4\]"),
+    ("labels", np.array([4]), r"targets\[1\]\['labels'\].*\[1, 3\]"),
+    ("labels", np.array([0]), r"targets\[1\]\['labels'\]"),
+    ("labels", np.array([1.0]), r"targets\[1\]\['labels'\].*int64"),
+    ("masks", np.ones((1, 8, 16), np.uint8), r"targets\[1\]\['masks'\].*\(1, 16, 16\)"),
+])
+def test_bad_targets(field, value, match):
+    bad = good_target()
+    bad[field] = value
+    image = np.zeros((3, 16, 16), np.float32)
+    with pytest.raises(ValueError, match=match):
+        GeneralizedRCNNTransform(16, 16, num_classes=4)([image, image], [good_target(), bad])
+
+
+def test_target_list_length_and_missing_field():
+    image = np.zeros((3, 16, 16), np.float32)
+    t = GeneralizedRCNNTransform(16, 16)
+    with pytest.raises(ValueError, match="targets"):
+        t([image, image], [good_target()])
+    with pytest.raises(ValueError, match=r"targets\[0\].*'labels'"):
+        t([image], [{"boxes": np.zeros((0, 4), np.float32)}])
+    with pytest.raises(ValueError, match="images"):
+        t([])
+
+
+def test_postprocess_rescales_boxes_and_pastes_masks():
+    t = GeneralizedRCNNTransform(64, 64)
+    det = {"boxes": np.array([[16, 16, 48, 48]], np.float32), "scores": np.array([0.9], np.float32),
+           "labels": np.array([1]), "masks": np.ones((1, 1, 28, 28), np.float32)}
+    out = t.postprocess([det], [(64, 64)], [(32, 32)])[0]
+    np.testing.assert_allclose(out["boxes"], [[8, 8, 24, 24]])
+    assert out["masks"].shape == (1, 1, 32, 32)
+    assert out["masks"][0, 0, 16, 16] == pytest.approx(1.0) and out["masks"][0, 0, 0, 0] == 0
+
+
+def test_bilinear_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).random((3, 37, 53)).astype(np.float32)
+    for size in [(80, 107), (20, 31)]:
+        ours = bilinear_resize(x, size)
+        ref = torch.nn.functional.interpolate(torch.from_numpy(x)[None], size=size, mode="bilinear",
+                                              align_corners=False)[0].numpy()
+        np.testing.assert_allclose(ours, ref, atol=1e-5)  # summation order differs
+    m = (np.random.default_rng(2).random((2, 37, 53)) > 0.5).astype(np.uint8)
+    ref = torch.nn.functional.interpolate(torch.from_numpy(m)[:, None].float(), size=(80, 107))[:, 0].byte().numpy()
+    np.testing.assert_array_equal(nearest_resize_masks(m, (80, 107)), ref)
