@@ -270,3 +270,23 @@ def test_frozen_batch_norm_dtype_and_errors():
         frozen_batch_norm(x, ones, ones, ones, np.ones(3, np.float32))
     with pytest.raises(TypeError, match="x must be float32 or float64"):
         frozen_batch_norm(x.astype(np.int64), ones, ones, ones, ones)
+
+
+def test_group_norm_parallel_equals_serial():
+    # Each prange iteration owns its group and the weight/bias sums are reduced afterwards
+    # in a fixed order, so the thread count cannot change a single bit.
+    numba = pytest.importorskip("numba")
+    rng = np.random.default_rng(8)
+    x = _rand(rng, (3, 8, 6, 6), np.float32)
+    w, b, dout = _rand(rng, 8, np.float32), _rand(rng, 8, np.float32), _rand(rng, x.shape, np.float32)
+    previous = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            out, cache = group_norm_forward(x, 4, w, b)
+            results.append((out, *group_norm_backward(dout, cache)))
+    finally:
+        numba.set_num_threads(previous)
+    for serial, parallel in zip(*results):
+        np.testing.assert_array_equal(serial, parallel)

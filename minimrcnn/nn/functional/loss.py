@@ -93,7 +93,8 @@ def cross_entropy_forward(logits, target):
         raise TypeError(f"cross_entropy: target must be an integer array of shape ({R},), "
                         f"got {getattr(target, 'dtype', type(target).__name__)}")
     if target.shape != (R,):
-        raise ValueError(f"cross_entropy: target must have shape ({R},) to match logits {logits.shape}, got {target.shape}")
+        raise ValueError(f"cross_entropy: target must have shape ({R},) to match logits {logits.shape}, "
+                         f"got {target.shape}")
     if target.min() < 0 or target.max() >= K:
         raise ValueError(f"cross_entropy: target values must be in [0, {K}), got min {target.min()} max {target.max()}")
     shifted = logits - logits.max(axis=1, keepdims=True)        # <= 0, so exp <= 1

@@ -77,7 +77,8 @@ def flatten_forward(x, start_dim=1):
     """
     _check_array("flatten", "x", x)
     if x.ndim == 0 or not -x.ndim <= start_dim < x.ndim:
-        raise ValueError(f"flatten: start_dim must be in [{-x.ndim}, {x.ndim}) for x of shape {x.shape}, got {start_dim}")
+        raise ValueError(f"flatten: start_dim must be in [{-x.ndim}, {x.ndim}) for x of shape {x.shape}, "
+                         f"got {start_dim}")
     start = start_dim % x.ndim
     out_shape = x.shape[:start] + (int(np.prod(x.shape[start:])),)   # explicit size: works for empty x too
     return x.reshape(out_shape), FlattenCache(x.shape)
