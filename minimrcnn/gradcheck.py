@@ -57,3 +57,33 @@ def rel_error(a, b) -> float:
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def check_layer_gradients(layer, x: np.ndarray, seed: int = 0, eps: float = 1e-6) -> dict:
+    """Relative errors of a layer's analytic gradients against central differences.
+
+    Runs ``layer.forward(x)`` and ``layer.backward(dout, cache)`` with a random ``dout``
+    (drawn from ``seed``), then compares dx and every trainable parameter's ``.grad``
+    with :func:`numerical_gradient`. Cast the layer first (``layer.astype(np.float64)``).
+    Parameter gradients are zeroed before and left holding the analytic values.
+
+    Returns:
+        dict: ``{"x": rel_error of dx, "<parameter name>": rel_error, ...}``
+    """
+    rng = np.random.default_rng(seed)
+    out, cache = layer.forward(x)
+    dout = rng.standard_normal(np.shape(out))
+    layer.zero_grad()
+    dx = layer.backward(dout, cache)
+    errors = {"x": rel_error(dx, numerical_gradient(lambda z: layer.forward(z)[0], x, dout, eps))}
+    for name, param in layer.named_parameters():
+        if not param.requires_grad:
+            continue
+        original = param.data
+
+        def forward_with(value, param=param):
+            param.data = value                 # swap the parameter's array in, run the layer
+            return layer.forward(x)[0]
+        errors[name] = rel_error(param.grad, numerical_gradient(forward_with, original, dout, eps))
+        param.data = original                  # restore the very same array object
+    return errors

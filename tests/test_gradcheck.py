@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from minimrcnn.gradcheck import numerical_gradient, rel_error
+from minimrcnn.gradcheck import check_layer_gradients, numerical_gradient, rel_error
+from minimrcnn.nn.module import Module, Parameter
 
 
 def test_numerical_gradient_of_array_function():
@@ -34,3 +35,27 @@ def test_rel_error_values():
     assert rel_error(np.zeros(0), np.zeros(0)) == 0.0
     with pytest.raises(ValueError, match="same shape"):
         rel_error(np.zeros(2), np.zeros(3))
+
+
+class _Scale(Module):
+    """out = x * w; ``wrong=True`` forgets the factor w in dx (a typical bug)."""
+
+    def __init__(self, wrong=False):
+        super().__init__()
+        self.w = Parameter(np.array([2.0, -3.0]))
+        self.wrong = wrong
+
+    def forward(self, x):
+        return x * self.w.data, x
+
+    def backward(self, dout, x):
+        self.w.grad += (dout * x).sum(axis=0)
+        return dout if self.wrong else dout * self.w.data
+
+
+def test_check_layer_gradients_passes_correct_and_catches_wrong_backward():
+    x = np.random.default_rng(0).standard_normal((3, 2))
+    good = check_layer_gradients(_Scale(), x)
+    assert set(good) == {"x", "w"} and max(good.values()) < 1e-8
+    bad = check_layer_gradients(_Scale(wrong=True), x)
+    assert bad["x"] > 0.1 and bad["w"] < 1e-8
