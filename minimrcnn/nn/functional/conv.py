@@ -127,12 +127,25 @@ def conv2d_reference(x, weight, bias=None, stride=1, padding=0, dilation=1):
 # ----------------------------------------------------------------------------------
 # Numba kernels
 # ----------------------------------------------------------------------------------
+@numba.njit(cache=True)
+def _valid_range(out_len, in_len, kernel_offset, stride, padding):
+    """Output positions [lo, hi) whose input position o*stride - padding + kernel_offset
+    lies inside [0, in_len): the rest read padding."""
+    first = padding - kernel_offset                  # lo is the smallest o with o*stride >= first
+    lo = 0 if first <= 0 else (first + stride - 1) // stride
+    last = in_len + padding - kernel_offset          # hi is the smallest o with o*stride >= last
+    hi = 0 if last <= 0 else (last + stride - 1) // stride
+    hi = min(hi, out_len)
+    return lo, max(hi, lo)
+
+
 @numba.njit(cache=True, parallel=True)
 def _im2col_kernel(cols, x, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
     """im2col writing every entry of cols (padding as explicit zeros).
 
-    Differs from the twin: no padded copy of x; parallel over (image, channel),
-    whose kH*kW rows of cols each iteration owns.
+    Differs from the twin: no padded copy of x; each output row is split into
+    padding / inside / padding spans up front, so the copy loop has no branch;
+    parallel over (image, channel), whose kH*kW rows of cols each iteration owns.
     """
     N, C, H, W = x.shape
     for nc in numba.prange(N * C):
@@ -140,17 +153,24 @@ def _im2col_kernel(cols, x, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
         c = nc % C
         # for each kernel tap (i, j): one row of cols
         for i in range(kH):
+            y_lo, y_hi = _valid_range(Ho, H, i * dH, sH, pH)
             for j in range(kW):
                 row = (c * kH + i) * kW + j
-                # for each output row: the input row it reads, or padding
+                x_lo, x_hi = _valid_range(Wo, W, j * dW, sW, pW)
+                # for each output row: zeros where the tap reads padding, else a strided copy
                 for y in range(Ho):
+                    base = y * Wo
+                    if y < y_lo or y >= y_hi:
+                        for x_ in range(Wo):
+                            cols[n, row, base + x_] = 0.0
+                        continue
                     iy = y * sH - pH + i * dH
-                    for x_ in range(Wo):
-                        ix = x_ * sW - pW + j * dW
-                        if iy >= 0 and iy < H and ix >= 0 and ix < W:
-                            cols[n, row, y * Wo + x_] = x[n, c, iy, ix]
-                        else:
-                            cols[n, row, y * Wo + x_] = 0.0
+                    for x_ in range(x_lo):
+                        cols[n, row, base + x_] = 0.0
+                    for x_ in range(x_lo, x_hi):
+                        cols[n, row, base + x_] = x[n, c, iy, x_ * sW - pW + j * dW]
+                    for x_ in range(x_hi, Wo):
+                        cols[n, row, base + x_] = 0.0
     return cols
 
 
@@ -158,6 +178,7 @@ def _im2col_kernel(cols, x, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
 def _col2im_kernel(dx, cols, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
     """col2im: add every entry of cols into the zero-initialised dx it came from.
 
+    Entries that came from padding are skipped (same spans as _im2col_kernel).
     Parallel over (image, channel) planes: all rows of cols that scatter into one
     plane belong to the same iteration, so no two threads touch one pixel.
     """
@@ -167,17 +188,15 @@ def _col2im_kernel(dx, cols, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
         c = nc % C
         # for each kernel tap (i, j): one row of cols
         for i in range(kH):
+            y_lo, y_hi = _valid_range(Ho, H, i * dH, sH, pH)
             for j in range(kW):
                 row = (c * kH + i) * kW + j
-                # for each output pixel: add its column entry to the pixel it read
-                for y in range(Ho):
+                x_lo, x_hi = _valid_range(Wo, W, j * dW, sW, pW)
+                # for each output pixel that read a real pixel: add its entry back there
+                for y in range(y_lo, y_hi):
                     iy = y * sH - pH + i * dH
-                    if iy < 0 or iy >= H:
-                        continue
-                    for x_ in range(Wo):
-                        ix = x_ * sW - pW + j * dW
-                        if ix >= 0 and ix < W:
-                            dx[n, c, iy, ix] += cols[n, row, y * Wo + x_]
+                    for x_ in range(x_lo, x_hi):
+                        dx[n, c, iy, x_ * sW - pW + j * dW] += cols[n, row, y * Wo + x_]
     return dx
 
 

@@ -1,0 +1,189 @@
+"""Benchmarks for the convolution family: conv2d, conv_transpose2d, max_pool2d, linear.
+
+FLOP counts: a convolution pass is 2*N*C_out*Ho*Wo*C_in*kH*kW (a multiply and an
+add per weight per output pixel); forward+backward is 3x (dx and dweight each cost
+one forward). The reference is torch CPU when installed, otherwise our reference
+twin (``with reference_kernels()``) where that is meaningful.
+
+Also two start-up rows: the first conv2d call with an empty Numba cache (compile
+time) and with a warm cache (what a user sees on every later start).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from common import Context, Row, median_ms
+
+from minimrcnn.config import reference_kernels
+from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward
+from minimrcnn.nn.functional.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
+from minimrcnn.nn.functional.linear import linear_backward, linear_forward
+from minimrcnn.nn.functional.pooling import max_pool2d_backward, max_pool2d_forward
+
+
+def _shape(shape) -> str:
+    return "[" + ",".join(str(s) for s in shape) + "]"
+
+
+def _pair_rows(ctx, name, shape, flops, ours_fwd, ours_fwdbwd, torch_fns, twin_fns, repeats):
+    """Two rows (fwd, fwd+bwd) with torch (or twin) timings measured in the same run."""
+    rows = []
+    for tag, ours, factor, index in (("fwd", ours_fwd, 1, 0), ("fwd+bwd", ours_fwdbwd, 3, 1)):
+        ms = median_ms(ours, repeats=repeats)
+        gflops = None if flops is None else factor * flops / (ms * 1e-3) / 1e9
+        ref_name, ref_ms = "", None
+        if torch_fns is not None:
+            ref_name, ref_ms = "torch", median_ms(torch_fns[index], repeats=repeats)
+        elif twin_fns is not None:
+            with reference_kernels():
+                ref_name, ref_ms = "twin", median_ms(twin_fns[index], repeats=max(2, repeats // 3), warmup=1)
+        rows.append(Row(f"{name} {tag}", shape, ms, gflops, ref_name, ref_ms))
+    return rows
+
+
+def _conv_case(ctx, name, x_shape, w_shape, stride, padding, repeats, transpose=False):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = (rng.standard_normal(w_shape, dtype=np.float32) * 0.1)
+    forward, backward = (conv_transpose2d_forward, conv_transpose2d_backward) if transpose else (
+        conv2d_forward, conv2d_backward)
+    out, _ = forward(x, w, None, stride, padding)
+    dout = rng.standard_normal(out.shape, dtype=np.float32)
+    if transpose:   # every input pixel meets every weight once
+        flops = 2 * x_shape[0] * x_shape[2] * x_shape[3] * np.prod(w_shape)
+    else:           # every output pixel meets every weight once
+        flops = 2 * out.shape[0] * out.shape[2] * out.shape[3] * np.prod(w_shape)
+
+    def fwd():
+        forward(x, w, None, stride, padding)
+
+    def fwdbwd():
+        backward(dout, forward(x, w, None, stride, padding)[1])
+
+    torch_fns = None
+    if ctx.torch is not None:
+        torch = ctx.torch
+        op = torch.nn.functional.conv_transpose2d if transpose else torch.nn.functional.conv2d
+        tx, tw, tdout = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(dout)
+        txg, twg = tx.clone().requires_grad_(), tw.clone().requires_grad_()
+
+        def torch_fwd():
+            with torch.no_grad():
+                op(tx, tw, None, stride, padding)
+
+        def torch_fwdbwd():
+            txg.grad = twg.grad = None
+            op(txg, twg, None, stride, padding).backward(tdout)
+        torch_fns = (torch_fwd, torch_fwdbwd)
+    twin_fns = (fwd, fwdbwd) if np.prod(x_shape) <= 300_000 else None
+    return _pair_rows(ctx, name, _shape(x_shape), flops, fwd, fwdbwd, torch_fns, twin_fns, repeats)
+
+
+def _pool_case(ctx, repeats):
+    x = np.random.default_rng(0).standard_normal((4, 16, 64, 64), dtype=np.float32)
+    out, _ = max_pool2d_forward(x, 3, 2, 1)
+    dout = np.ones_like(out)
+
+    def fwd():
+        max_pool2d_forward(x, 3, 2, 1)
+
+    def fwdbwd():
+        max_pool2d_backward(dout, max_pool2d_forward(x, 3, 2, 1)[1])
+    torch_fns = None
+    if ctx.torch is not None:
+        torch = ctx.torch
+        tx, tdout = torch.from_numpy(x), torch.from_numpy(dout)
+        txg = tx.clone().requires_grad_()
+
+        def torch_fwd():
+            with torch.no_grad():
+                torch.nn.functional.max_pool2d(tx, 3, 2, 1)
+
+        def torch_fwdbwd():
+            txg.grad = None
+            torch.nn.functional.max_pool2d(txg, 3, 2, 1).backward(tdout)
+        torch_fns = (torch_fwd, torch_fwdbwd)
+    return _pair_rows(ctx, "max_pool2d 3x3 s2 p1", _shape(x.shape), None, fwd, fwdbwd, torch_fns,
+                      (fwd, fwdbwd), repeats)
+
+
+def _linear_case(ctx, repeats):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((512, 3136), dtype=np.float32)
+    w = rng.standard_normal((256, 3136), dtype=np.float32) * 0.01
+    b = np.zeros(256, np.float32)
+    dout = rng.standard_normal((512, 256), dtype=np.float32)
+
+    def fwd():
+        linear_forward(x, w, b)
+
+    def fwdbwd():
+        linear_backward(dout, linear_forward(x, w, b)[1])
+    torch_fns = None
+    if ctx.torch is not None:
+        torch = ctx.torch
+        tx, tw, tb, tdout = (torch.from_numpy(a) for a in (x, w, b, dout))
+        txg, twg, tbg = (a.clone().requires_grad_() for a in (tx, tw, tb))
+
+        def torch_fwd():
+            with torch.no_grad():
+                torch.nn.functional.linear(tx, tw, tb)
+
+        def torch_fwdbwd():
+            txg.grad = twg.grad = tbg.grad = None
+            torch.nn.functional.linear(txg, twg, tbg).backward(tdout)
+        torch_fns = (torch_fwd, torch_fwdbwd)
+    return _pair_rows(ctx, "linear 3136->256", "[512,3136]", 2 * 512 * 3136 * 256, fwd, fwdbwd,
+                      torch_fns, None, repeats)
+
+
+_STARTUP = """
+import json, time
+t0 = time.perf_counter()
+import numpy as np
+import minimrcnn
+from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward
+t1 = time.perf_counter()
+x = np.ones((1, 8, 16, 16), np.float32); w = np.ones((8, 8, 3, 3), np.float32)
+out, cache = conv2d_forward(x, w, None, 1, 1)
+conv2d_backward(out, cache)
+t2 = time.perf_counter()
+print(json.dumps({"import_ms": (t1 - t0) * 1e3, "first_call_ms": (t2 - t1) * 1e3}))
+"""
+
+
+def _startup_rows():
+    """Run the same script twice with a fresh NUMBA_CACHE_DIR: compile, then warm cache."""
+    rows = []
+    with tempfile.TemporaryDirectory() as cache_dir:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+        for label in ("conv2d first call, empty Numba cache (compile)", "import + conv2d first call, warm cache"):
+            result = subprocess.run([sys.executable, "-c", _STARTUP], env=env, capture_output=True, text=True)
+            if result.returncode != 0:
+                rows.append(Row(label, "[1,8,16,16]", float("nan"), note="failed: " + result.stderr[-200:]))
+                continue
+            times = json.loads(result.stdout.strip().splitlines()[-1])
+            ms = times["first_call_ms"] if "compile" in label else times["import_ms"] + times["first_call_ms"]
+            rows.append(Row(label, "[1,8,16,16]", ms, note=f"fwd+bwd; import {times['import_ms']:.0f} ms"))
+    return rows
+
+
+def run(ctx: Context) -> list[Row]:
+    repeats = 3 if ctx.quick else 10
+    rows = []
+    rows += _conv_case(ctx, "conv2d 3x3 64->64", (4, 64, 32, 32), (64, 64, 3, 3), 1, 1, repeats)
+    rows += _conv_case(ctx, "conv2d 7x7 s2 p3 3->64", (4, 3, 128, 128), (64, 3, 7, 7), 2, 3, repeats)
+    rows += _conv_case(ctx, "conv2d 1x1 256->64", (2, 256, 50, 68), (64, 256, 1, 1), 1, 0, repeats)
+    rows += _conv_case(ctx, "conv_transpose2d 2x2 s2 64->64", (64, 64, 14, 14), (64, 64, 2, 2), 2, 0, repeats,
+                       transpose=True)
+    rows += _pool_case(ctx, repeats)
+    rows += _linear_case(ctx, repeats)
+    rows += _startup_rows()
+    return rows
