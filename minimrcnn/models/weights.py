@@ -1,0 +1,127 @@
+"""Weights on disk: .npz files with torchvision's state_dict key names, and torch conversion.
+
+* ``save_weights(model, path)`` writes every parameter and buffer as float32 (int64
+  ``num_batches_tracked`` stays int64) into a temporary file, then ``os.replace``s it,
+  so a crash never leaves half a file behind.
+* ``load_weights(model, path, strict=True)`` reads with ``allow_pickle=False`` (an .npz
+  from the internet cannot run code), renames torchvision's legacy keys, drops
+  ``num_batches_tracked`` for FrozenBatchNorm models, and lists every bad key.
+* ``convert_torch_to_npz`` / ``convert_npz_to_torch`` move a torchvision checkpoint in
+  and out; torch is imported only inside them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections import OrderedDict
+
+import numpy as np
+
+# torchvision's _load_from_state_dict hooks accept these pre-version-2 names.
+_LEGACY_PATTERNS = [
+    (re.compile(r"^(.*fpn\.(?:inner|layer)_blocks\.\d+)\.(weight|bias)$"), r"\1.0.\2"),
+    (re.compile(r"^(.*rpn\.head\.conv)\.(weight|bias)$"), r"\1.0.0.\2"),
+]
+_MASK_FCN = re.compile(r"^(.*mask_head)\.mask_fcn(\d+)\.(weight|bias)$")
+
+
+def remap_legacy_keys(state: dict) -> "OrderedDict[str, np.ndarray]":
+    """Rename old torchvision keys: ``inner_blocks.i.weight`` -> ``inner_blocks.i.0.weight``,
+    ``rpn.head.conv.weight`` -> ``rpn.head.conv.0.0.weight``, ``mask_head.mask_fcn{i+1}`` -> ``mask_head.{i}.0``."""
+    out = OrderedDict()
+    for key, value in state.items():
+        new = key
+        for pattern, repl in _LEGACY_PATTERNS:
+            new = pattern.sub(repl, new)
+        m = _MASK_FCN.match(new)
+        if m:
+            new = f"{m.group(1)}.{int(m.group(2)) - 1}.0.{m.group(3)}"
+        out[new] = value
+    return out
+
+
+def _atomic_savez(path: str, arrays: dict) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_weights(model, path: str) -> None:
+    """Write ``model.state_dict()`` to ``path`` (.npz, torchvision key names, float32)."""
+    arrays = OrderedDict()
+    for key, value in model.state_dict().items():
+        value = np.asarray(value)
+        arrays[key] = value.astype(np.float32) if np.issubdtype(value.dtype, np.floating) else value
+    _atomic_savez(path, arrays)
+
+
+def load_weights(model, path: str, strict: bool = True):
+    """Load an .npz written by ``save_weights`` or ``convert_torch_to_npz`` into ``model`` in place.
+
+    Returns:
+        (missing_keys, unexpected_keys) as ``Module.load_state_dict``.
+    Raises:
+        ValueError listing every missing / unexpected / mis-shaped key (nothing is loaded then).
+    """
+    with np.load(path, allow_pickle=False) as data:
+        state = OrderedDict((k, data[k]) for k in data.files)
+    state = remap_legacy_keys(state)
+    own = model.state_dict()
+    for key in list(state):
+        # FrozenBatchNorm2d has no num_batches_tracked; torchvision ignores it too.
+        if key.endswith("num_batches_tracked") and key not in own:
+            del state[key]
+    for key in own:
+        # A BatchNorm2d model loading a FrozenBN file: start the counter at 0.
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = np.array(0, dtype=np.int64)
+    try:
+        return model.load_state_dict(state, strict=strict)
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"load_weights({path!r}): {err}") from None
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("converting .pth checkpoints needs PyTorch (pip install torch); "
+                          "minimrcnn itself never needs it") from None
+    return torch
+
+
+def convert_torch_to_npz(in_pth: str, out_npz: str) -> list:
+    """torchvision checkpoint (.pth state_dict) -> .npz with current key names. Returns the keys."""
+    torch = _import_torch()
+    state = torch.load(in_pth, map_location="cpu", weights_only=True)
+    for wrapper in ("model", "state_dict"):
+        if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
+            state = state[wrapper]
+    arrays = OrderedDict()
+    for key, tensor in remap_legacy_keys(state).items():
+        value = tensor.detach().cpu().numpy()
+        arrays[key] = value.astype(np.float32) if np.issubdtype(value.dtype, np.floating) else value
+    _atomic_savez(out_npz, arrays)
+    return list(arrays)
+
+
+def convert_npz_to_torch(in_npz: str, out_pth: str) -> list:
+    """.npz -> a .pth state_dict that torchvision's maskrcnn_resnet50_fpn can load. Returns the keys."""
+    torch = _import_torch()
+    with np.load(in_npz, allow_pickle=False) as data:
+        state = OrderedDict((k, torch.from_numpy(np.array(data[k]))) for k in data.files)
+    directory = os.path.dirname(os.path.abspath(out_pth))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=directory)
+    os.close(fd)
+    torch.save(state, tmp)
+    os.replace(tmp, out_pth)
+    return list(state)
