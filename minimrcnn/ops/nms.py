@@ -91,8 +91,9 @@ def _nms_kernel(keep, x1, y1, x2, y2, areas, iou_threshold):
             h = max(min(ay2, by2[j]) - max(ay1, by1[j]), zero)
             inter = w * h
             iou = inter / (area_i + area_j[j] - inter)
-            # float32 IoU promoted to float64 as in C++; NaN > thr is False (kept)
-            suppressed_j[j] |= iou > iou_threshold
+            # float32 IoU promoted to float64 as in C++ (explicitly: without JIT, NumPy
+            # would compare an np.float32 with a Python float in float32); NaN stays kept
+            suppressed_j[j] |= float(iou) > iou_threshold
     return num_kept
 
 
