@@ -112,6 +112,14 @@ def test_box_iou_kernel_equals_twin(dtype):
         np.testing.assert_array_equal(box_iou(wide[:, ::2], b2), expected)
 
 
+def test_empty_inputs_give_empty_outputs():
+    empty = np.zeros((0, 4), np.float32)
+    assert box_area(empty).shape == (0,)
+    assert remove_small_boxes(empty, 1.0).shape == (0,) and remove_small_boxes(empty, 1.0).dtype == np.int64
+    assert clip_boxes_to_image(empty, (10, 10)).shape == (0, 4)
+    assert box_convert(empty, "xyxy", "cxcywh").shape == (0, 4)
+
+
 def test_box_iou_empty():
     assert box_iou(np.zeros((0, 4)), np.zeros((5, 4))).shape == (0, 5)
     assert box_iou(np.zeros((3, 4), np.float32), np.zeros((0, 4), np.float32)).shape == (3, 0)

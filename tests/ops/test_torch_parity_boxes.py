@@ -13,7 +13,10 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator as TVAncho
 from torchvision.models.detection.image_list import ImageList  # noqa: E402
 
 from minimrcnn.config import reference_kernels  # noqa: E402
-from minimrcnn.ops import AnchorGenerator, BoxCoder, Matcher, batched_nms, box_iou, nms  # noqa: E402
+from minimrcnn.ops import (  # noqa: E402
+    AnchorGenerator, BoxCoder, Matcher, batched_nms, box_convert, box_iou, clip_boxes_to_image, masks_to_boxes, nms,
+    remove_small_boxes,
+)
 
 pytestmark = pytest.mark.torch
 
@@ -156,3 +159,18 @@ def test_matcher_matches_torchvision(high, low, allow):
             quality = np.round(quality, 1)     # many ties
         theirs = det_utils.Matcher(high, low, allow)(torch.from_numpy(quality)).numpy()
         np.testing.assert_array_equal(Matcher(high, low, allow)(quality), theirs)
+
+
+def test_box_utilities_match_torchvision():
+    rng = np.random.default_rng(2)
+    boxes = random_boxes(rng, 100, image=400)
+    tb = torch.from_numpy(boxes)
+    np.testing.assert_array_equal(clip_boxes_to_image(boxes, (300, 350)),
+                                  torchvision.ops.clip_boxes_to_image(tb, (300, 350)).numpy())
+    np.testing.assert_array_equal(remove_small_boxes(boxes, 60.0), torchvision.ops.remove_small_boxes(tb, 60.0).numpy())
+    for fmt in ("xywh", "cxcywh"):
+        np.testing.assert_array_equal(box_convert(boxes, "xyxy", fmt), torchvision.ops.box_convert(tb, "xyxy", fmt).numpy())
+        np.testing.assert_array_equal(box_convert(boxes, fmt, "xyxy"), torchvision.ops.box_convert(tb, fmt, "xyxy").numpy())
+    masks = rng.uniform(size=(6, 20, 30)) > 0.97
+    masks[2] = False
+    np.testing.assert_array_equal(masks_to_boxes(masks), torchvision.ops.masks_to_boxes(torch.from_numpy(masks)).numpy())
