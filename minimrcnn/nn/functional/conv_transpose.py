@@ -62,8 +62,7 @@ class ConvTranspose2dCache(NamedTuple):
 
 
 def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0):
-    """Transposed convolution, as torch.nn.functional.conv_transpose2d (groups=1,
-    output_padding=0, dilation=1).
+    """Transposed convolution, as torch.nn.functional.conv_transpose2d.
 
     Args:
         x (float[N, C_in, H, W]): input feature maps.
@@ -73,6 +72,10 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0):
 
     Returns:
         out (float[N, C_out, Ho, Wo]) with Ho = (H-1)*sH - 2*pH + kH, and the cache.
+
+    Limitations:
+        groups=1, output_padding=0 and dilation=1 only (the mask head's 2x2 stride-2
+        layer needs nothing more).
     """
     _check_array(x, "x", 4, "float[N, C_in, H, W]")
     _check_array(weight, "weight", 4, "float[C_in, C_out, kH, kW]", x.dtype)
