@@ -35,7 +35,7 @@ def run(ctx) -> list[Row]:
         boxes, scores = _random_boxes(rng, n), rng.uniform(size=n).astype(np.float32)
         ms = median_ms(lambda: nms(boxes, scores, 0.7), repeats=repeats)
         twin = _twin_ms(lambda: nms(boxes, scores, 0.7), max(1, repeats // 3))
-        rows.append(Row(f"nms iou 0.7", f"[{n},4]", ms, ref_name="our twin", ref_ms=twin,
+        rows.append(Row("nms iou 0.7", f"[{n},4]", ms, ref_name="our twin", ref_ms=twin,
                         note=f"{len(nms(boxes, scores, 0.7))} kept"))
         if tv is not None:
             tb, ts = torch.from_numpy(boxes), torch.from_numpy(scores)

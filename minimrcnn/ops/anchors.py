@@ -14,7 +14,7 @@ so A = 3. This reproduces ``torchvision.models.detection.anchor_utils.AnchorGene
 * order (row i, column j, anchor a): index (i * W_l + j) * A + a; levels concatenated.
 
 Shape shorthand: L pyramid levels, H_l, W_l feature size of level l, A anchors per
-location. Lesson: lessons/05_anchors.ipynb.
+location. Lesson: lessons/03_anchors_and_box_coding.ipynb.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ dt_w, dt_h from above at log(1000 / 16) so exp() cannot overflow on a wild predi
 (a box at most 62.5x its reference). This is the only place where boxes are not xyxy.
 
 Shape shorthand: R boxes, K classes (decode predicts one box per class).
-Lesson: lessons/06_box_coding.ipynb.
+Lesson: lessons/03_anchors_and_box_coding.ipynb.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ anchors): ``box_iou_reference`` is the NumPy broadcasting twin and
 
 Shape shorthand: N, M box counts of the two sets, R RoIs/boxes, G ground-truth
 boxes (or masks), H, W mask height and width.
-Lesson: lessons/04_boxes_and_nms.ipynb.
+Lesson: lessons/03_anchors_and_box_coding.ipynb (IoU); NMS appears in the RPN lesson.
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ def box_iou(boxes1, boxes2) -> np.ndarray:
     N, M = boxes1.shape[0], boxes2.shape[0]
     if boxes1.dtype.kind != "f" or boxes2.dtype.kind != "f":
         if boxes1.dtype.kind == "f" or boxes2.dtype.kind == "f":
-            raise TypeError(f"boxes1 and boxes2 must both be float or both integer, got {boxes1.dtype} and {boxes2.dtype}")
+            raise TypeError(f"boxes1 and boxes2 must both be float or both integer, "
+                            f"got {boxes1.dtype} and {boxes2.dtype}")
         # Integer boxes: exact integer areas, then a float32 division like torch's int / int.
         a, b = boxes1.astype(np.int64), boxes2.astype(np.int64)
         area1, area2 = box_area(a), box_area(b)

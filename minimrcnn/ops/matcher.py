@@ -13,7 +13,8 @@ GT, every prediction tied at that GT's best IoU gets back its own argmax GT (whi
 be a different GT if the prediction overlaps another one even more). As in
 torchvision, a GT with best IoU 0 would restore every prediction with IoU 0 to it.
 
-Shape shorthand: G ground-truth boxes, R predictions. Lesson: lessons/07_matching.ipynb.
+Shape shorthand: G ground-truth boxes, R predictions.
+Lesson: lessons/03_anchors_and_box_coding.ipynb.
 """
 
 from __future__ import annotations

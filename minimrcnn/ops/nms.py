@@ -18,7 +18,7 @@ rest); ``_nms_kernel`` is the Numba kernel. ``batched_nms`` runs NMS per categor
 torchvision's two code paths (see its docstring).
 
 Shape shorthand: N boxes, k kept boxes.
-Lesson: lessons/04_boxes_and_nms.ipynb.
+Lesson: the RPN lesson (proposal filtering).
 """
 
 from __future__ import annotations

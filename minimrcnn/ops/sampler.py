@@ -12,7 +12,8 @@ e.g. B = 256, fraction 0.5, 10 positives and 1000 negatives -> 10 positives + 24
 negatives. Which ones is random (a permutation from the ``rng`` you pass), so runs are
 reproducible from a seed; torch's RNG stream itself cannot be matched.
 
-Shape shorthand: R_i predictions of image i. Lesson: lessons/07_matching.ipynb.
+Shape shorthand: R_i predictions of image i.
+Lesson: lessons/03_anchors_and_box_coding.ipynb.
 """
 
 from __future__ import annotations
