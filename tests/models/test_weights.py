@@ -1,0 +1,123 @@
+"""Weights IO: .npz round trip, legacy torchvision key remapping, errors, FrozenBN/BN interplay."""
+
+import os
+
+import numpy as np
+import pytest
+
+from minimrcnn.models import load_weights, maskrcnn_shapes, save_weights
+from minimrcnn.models.weights import convert_npz_to_torch, convert_torch_to_npz, remap_legacy_keys
+
+
+def test_round_trip_is_exact(tmp_path):
+    a, b = maskrcnn_shapes(seed=0), maskrcnn_shapes(seed=1)
+    path = str(tmp_path / "w.npz")
+    save_weights(a, path)
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]  # temp file replaced
+    with np.load(path, allow_pickle=False) as data:
+        assert list(data.files) == list(a.state_dict())
+        assert all(data[k].dtype == np.float32 for k in data.files)
+    load_weights(b, path)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb
+        np.testing.assert_array_equal(va, vb)
+
+
+def test_float64_model_saves_float32(tmp_path):
+    model = maskrcnn_shapes().astype(np.float64)
+    path = str(tmp_path / "w.npz")
+    save_weights(model, path)
+    with np.load(path) as data:
+        assert data["rpn.head.conv.0.0.weight"].dtype == np.float32
+    load_weights(model, path)
+    assert model.rpn.head.conv[0][0].weight.data.dtype == np.float64  # the model keeps its dtype
+
+
+def test_legacy_keys_are_remapped():
+    legacy = {
+        "backbone.fpn.inner_blocks.2.weight": 1, "backbone.fpn.layer_blocks.0.bias": 2,
+        "rpn.head.conv.weight": 3, "rpn.head.conv.bias": 4,
+        "roi_heads.mask_head.mask_fcn1.weight": 5, "roi_heads.mask_head.mask_fcn4.bias": 6,
+        "rpn.head.cls_logits.weight": 7, "backbone.fpn.inner_blocks.3.0.weight": 8,
+    }
+    assert list(remap_legacy_keys(legacy)) == [
+        "backbone.fpn.inner_blocks.2.0.weight", "backbone.fpn.layer_blocks.0.0.bias",
+        "rpn.head.conv.0.0.weight", "rpn.head.conv.0.0.bias",
+        "roi_heads.mask_head.0.0.weight", "roi_heads.mask_head.3.0.bias",
+        "rpn.head.cls_logits.weight", "backbone.fpn.inner_blocks.3.0.weight"]
+
+
+def test_load_legacy_file(tmp_path):
+    a, b = maskrcnn_shapes(seed=0), maskrcnn_shapes(seed=1)
+    state = a.state_dict()
+    legacy = {}
+    for k, v in state.items():
+        k = k.replace("fpn.inner_blocks.1.0.", "fpn.inner_blocks.1.").replace("rpn.head.conv.0.0.", "rpn.head.conv.")
+        k = k.replace("mask_head.2.0.", "mask_head.mask_fcn3.")
+        legacy[k] = v
+    path = str(tmp_path / "legacy.npz")
+    np.savez(path, **legacy)
+    load_weights(b, path)
+    np.testing.assert_array_equal(b.roi_heads.mask_head[2][0].weight.data, a.roi_heads.mask_head[2][0].weight.data)
+    np.testing.assert_array_equal(b.rpn.head.conv[0][0].bias.data, a.rpn.head.conv[0][0].bias.data)
+
+
+def test_bad_keys_are_listed_and_nothing_loads(tmp_path):
+    a, b = maskrcnn_shapes(seed=0), maskrcnn_shapes(seed=1)
+    state = a.state_dict()
+    del state["rpn.head.bbox_pred.bias"]
+    state["rpn.head.extra.weight"] = np.zeros(3, np.float32)
+    state["roi_heads.box_head.fc7.bias"] = np.zeros(5, np.float32)
+    path = str(tmp_path / "bad.npz")
+    np.savez(path, **state)
+    before = b.rpn.head.cls_logits.weight.data.copy()
+    with pytest.raises(ValueError) as err:
+        load_weights(b, path)
+    msg = str(err.value)
+    assert "rpn.head.bbox_pred.bias" in msg and "rpn.head.extra.weight" in msg and "fc7.bias" in msg
+    assert "bad.npz" in msg
+    np.testing.assert_array_equal(b.rpn.head.cls_logits.weight.data, before)
+
+
+def test_num_batches_tracked_dropped_for_frozen_bn_and_added_for_bn(tmp_path):
+    from minimrcnn.models.presets import _assemble
+    from minimrcnn.models.resnet import Bottleneck, ResNet
+
+    def small(norm):
+        rng = np.random.default_rng(0)
+        body = ResNet(Bottleneck, [1, 1, 1, 1], widths=(4, 4, 4, 4), norm=norm, rng=rng, num_groups=2)
+        return _assemble(body, body.out_channels_list, 8, (8, 16, 32, 64, 128), {"training": 10, "testing": 10},
+                         {"training": 10, "testing": 10}, 8, 8, (8, 8, 8, 8), 3, 32, 32, 0, rng)
+    frozen, bn = small("frozen_bn"), small("bn")
+    assert len(bn.state_dict()) == len(frozen.state_dict()) + 17  # one counter per BN layer
+    path_bn, path_frozen = str(tmp_path / "bn.npz"), str(tmp_path / "frozen.npz")
+    save_weights(bn, path_bn)
+    save_weights(frozen, path_frozen)
+    load_weights(frozen, path_bn)     # counters ignored
+    load_weights(bn, path_frozen)     # counters start at 0
+    assert bn.backbone.body.bn1.num_batches_tracked == 0
+
+
+def test_torch_conversion_round_trip(tmp_path):
+    pytest.importorskip("torch")
+    a, b = maskrcnn_shapes(seed=0), maskrcnn_shapes(seed=1)
+    npz, pth, back = str(tmp_path / "a.npz"), str(tmp_path / "a.pth"), str(tmp_path / "b.npz")
+    save_weights(a, npz)
+    keys = convert_npz_to_torch(npz, pth)
+    assert len(keys) == 102
+    convert_torch_to_npz(pth, back)
+    load_weights(b, back)
+    np.testing.assert_array_equal(b.backbone.body.conv1.weight.data, a.backbone.body.conv1.weight.data)
+
+
+def test_conversion_without_torch_says_so(tmp_path, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch":
+            raise ImportError("No module named 'torch'")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    with pytest.raises(ImportError, match="PyTorch"):
+        convert_torch_to_npz(str(tmp_path / "x.pth"), str(tmp_path / "x.npz"))
