@@ -246,14 +246,14 @@ def _roi_sample_tables(pos, weights, rois, offsets, H, W, PH, PW, spatial_scale,
 
 @numba.njit(cache=True, parallel=True)
 def _roi_align_forward_kernel(out, input, batch, offsets, pos, weights):
-    """out T[R,PH*PW,C] from channels-last input T[N,H*W,C] and the sample tables.
+    """out T[R,C,PH*PW] from channels-last input T[N,H*W,C] and the sample tables.
 
-    Differs from the twin: channels-last layout so the innermost loop runs over C
+    Differs from the twin: channels-last input so the innermost loop runs over C
     contiguous values (SIMD); parallel over RoIs, each RoI owns out[r]. The sum over
     samples is in the same order as the twin, so the results are bitwise equal.
     """
     t = input.dtype.type
-    R, num_bins, C = out.shape
+    R, C, num_bins = out.shape
     for r in numba.prange(R):                                        # for each RoI
         per_bin = (offsets[r + 1] - offsets[r]) // num_bins          # gh * gw
         count = t(max(per_bin, 1))
@@ -268,12 +268,12 @@ def _roi_align_forward_kernel(out, input, batch, offsets, pos, weights):
                 for c in range(C):                                   # for each channel
                     total[c] += w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
             for c in range(C):
-                out[r, bin_index, c] = total[c] / count
+                out[r, c, bin_index] = total[c] / count
 
 
 @numba.njit(cache=True, parallel=True)
 def _roi_align_backward_kernel(dinput, dout, batch, offsets, pos, weights, channel_block):
-    """dinput T[N,H*W,C] (zeroed) += scatter of dout T[R,PH*PW,C] through the sample tables.
+    """dinput T[N,H*W,C] (zeroed) += scatter of dout T[R,C,PH*PW] through the sample tables.
 
     Parallel over blocks of channel_block channels: a block only ever writes its own
     channels of dinput, so no two threads touch the same value (RoI-parallel += would
@@ -281,7 +281,7 @@ def _roi_align_backward_kernel(dinput, dout, batch, offsets, pos, weights, chann
     result is bitwise identical for any thread count and block size.
     """
     t = dout.dtype.type
-    R, num_bins, C = dout.shape
+    R, C, num_bins = dout.shape
     num_blocks = (C + channel_block - 1) // channel_block
     for block in numba.prange(num_blocks):                           # for each channel block
         c0 = block * channel_block
@@ -292,8 +292,10 @@ def _roi_align_backward_kernel(dinput, dout, batch, offsets, pos, weights, chann
                 continue
             count = t(per_bin)
             image = dinput[batch[r]]
+            g = np.empty(C, dtype=dout.dtype)                        # this bin's dout, contiguous
             for bin_index in range(num_bins):                        # for each output bin
-                g = dout[r, bin_index]
+                for c in range(c0, c1):
+                    g[c] = dout[r, c, bin_index]
                 start = offsets[r] + bin_index * per_bin
                 for k in range(start, start + per_bin):              # for each sample in the bin
                     # w / count once per sample instead of once per channel: the twin's
@@ -405,12 +407,11 @@ def roi_align_forward(input, boxes, output_size, spatial_scale=1.0, sampling_rat
         return out, cache
     offsets, pos, weights = _sample_tables(rois, H, W, PH, PW, float(spatial_scale),
                                            int(sampling_ratio), bool(aligned))
-    # (N, C, H, W) -> channels-last (N, H*W, C); out (R, PH*PW, C) -> (R, C, PH, PW)
+    # (N, C, H, W) -> channels-last (N, H*W, C), so the kernel reads C contiguous values.
     input_hwc = np.ascontiguousarray(input.transpose(0, 2, 3, 1)).reshape(N, H * W, C)
-    out = np.empty((rois.shape[0], PH * PW, C), dtype=input.dtype)
+    out = np.empty((rois.shape[0], C, PH * PW), dtype=input.dtype)
     _roi_align_forward_kernel(out, input_hwc, rois[:, 0].astype(np.int64), offsets, pos, weights)
-    out = out.reshape(rois.shape[0], PH, PW, C).transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(out), cache
+    return out.reshape(rois.shape[0], C, PH, PW), cache
 
 
 def roi_align_backward(dout, cache, channel_block=None):
@@ -438,12 +439,11 @@ def roi_align_backward(dout, cache, channel_block=None):
                                             cache.aligned)
     offsets, pos, weights = _sample_tables(cache.rois, H, W, PH, PW, cache.spatial_scale,
                                            cache.sampling_ratio, cache.aligned)
-    # dout (R, C, PH, PW) -> channels-last (R, PH*PW, C); dinput (N, H*W, C) -> (N, C, H, W)
-    dout_hwc = np.ascontiguousarray(dout.transpose(0, 2, 3, 1)).reshape(R, PH * PW, C)
+    # dinput is accumulated channels-last (N, H*W, C), then moved back to (N, C, H, W).
     dinput = np.zeros((N, H * W, C), dtype=cache.dtype)
     if channel_block is None:
         channel_block = max(8, -(-C // numba.get_num_threads()))
-    _roi_align_backward_kernel(dinput, dout_hwc, cache.rois[:, 0].astype(np.int64), offsets,
+    _roi_align_backward_kernel(dinput, dout.reshape(R, C, PH * PW), cache.rois[:, 0].astype(np.int64), offsets,
                                pos, weights, int(channel_block))
     return np.ascontiguousarray(dinput.reshape(N, H, W, C).transpose(0, 3, 1, 2))
 
