@@ -11,8 +11,9 @@ e.g. [0, 0, 2, 2] and [1, 1, 3, 3] overlap in 1 pixel of 4 + 4 - 1 = 7: IoU = 1/
 Two zero-area boxes give 0/0 = NaN, exactly as torchvision (NMS then keeps both).
 
 ``box_iou`` is the one hot loop here (the RPN compares every GT box with ~240k
-anchors): ``box_iou_reference`` is the NumPy broadcasting twin and
-``_box_iou_kernel`` a Numba loop parallel over the rows.
+anchors): ``box_iou_reference`` is the NumPy broadcasting twin, and
+``_box_iou_kernel`` a Numba loop parallel over the rows (``_box_iou_kernel_serial``
+for inputs too small to pay for threads).
 
 Shape shorthand: N, M box counts of the two sets, R RoIs/boxes, G ground-truth
 boxes (or masks), H, W mask height and width.
@@ -28,6 +29,8 @@ from minimrcnn.config import reference_kernels_enabled
 
 # Below this many pairs the NumPy twin is as fast as the kernel (no thread start-up).
 _KERNEL_MIN_PAIRS = 4096
+# Above this many pairs (a few ms of work) the rows are split over threads.
+_PARALLEL_MIN_PAIRS = 1 << 22
 
 
 def _check_boxes(boxes, name: str, allow_int: bool = True) -> np.ndarray:
@@ -70,31 +73,41 @@ def box_iou_reference(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
 
 
 # error_model="numpy": 0/0 gives NaN as in torchvision (Numba's default would raise).
+@numba.njit(cache=True, error_model="numpy")
+def _box_iou_row(row, ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, area_b):
+    """IoU of one box a with every box of the second set (given as contiguous columns)."""
+    zero = ax1 - ax1   # 0 in the boxes' dtype (a literal 0 would widen float32 to float64)
+    area_a = (ax2 - ax1) * (ay2 - ay1)
+    # for each box of the second set: a loop from 0 over contiguous arrays vectorises
+    for j in range(bx1.shape[0]):
+        w = max(min(ax2, bx2[j]) - max(ax1, bx1[j]), zero)
+        h = max(min(ay2, by2[j]) - max(ay1, by1[j]), zero)
+        inter = w * h
+        row[j] = inter / (area_a + area_b[j] - inter)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _box_iou_kernel_serial(iou, boxes1, boxes2):
+    """Fills iou[N, M], one row at a time (see ``_box_iou_kernel``)."""
+    bx1, by1, bx2, by2 = boxes2[:, 0].copy(), boxes2[:, 1].copy(), boxes2[:, 2].copy(), boxes2[:, 3].copy()
+    area_b = (bx2 - bx1) * (by2 - by1)
+    # for each box of the first set (one output row)
+    for i in range(boxes1.shape[0]):
+        _box_iou_row(iou[i], boxes1[i, 0], boxes1[i, 1], boxes1[i, 2], boxes1[i, 3], bx1, by1, bx2, by2, area_b)
+
+
 @numba.njit(cache=True, parallel=True, error_model="numpy")
 def _box_iou_kernel(iou, boxes1, boxes2):
     """Fills iou[N, M]. Differs from the twin: no [N, M, 2] temporaries; the second set
     is first split into contiguous coordinate columns with precomputed areas, so the
-    inner loop over it vectorises; rows run in parallel (each row of the output
-    belongs to one iteration)."""
-    N = boxes1.shape[0]
-    M = boxes2.shape[0]
-    zero = boxes1[0, 0] - boxes1[0, 0]   # 0 in the boxes' dtype (a literal 0 would widen float32)
-    bx1 = boxes2[:, 0].copy()
-    by1 = boxes2[:, 1].copy()
-    bx2 = boxes2[:, 2].copy()
-    by2 = boxes2[:, 3].copy()
+    inner loop vectorises; rows run in parallel (each output row belongs to one
+    iteration). Same body as ``_box_iou_kernel_serial``, which small inputs use
+    because waking threads costs more than ~1M IoUs."""
+    bx1, by1, bx2, by2 = boxes2[:, 0].copy(), boxes2[:, 1].copy(), boxes2[:, 2].copy(), boxes2[:, 3].copy()
     area_b = (bx2 - bx1) * (by2 - by1)
-    # for each box of the first set (one output row)
-    for i in numba.prange(N):
-        ax1, ay1, ax2, ay2 = boxes1[i, 0], boxes1[i, 1], boxes1[i, 2], boxes1[i, 3]
-        area_a = (ax2 - ax1) * (ay2 - ay1)
-        row = iou[i]
-        # for each box of the second set
-        for j in range(M):
-            w = max(min(ax2, bx2[j]) - max(ax1, bx1[j]), zero)
-            h = max(min(ay2, by2[j]) - max(ay1, by1[j]), zero)
-            inter = w * h
-            row[j] = inter / (area_a + area_b[j] - inter)
+    # for each box of the first set (one output row), in parallel
+    for i in numba.prange(boxes1.shape[0]):
+        _box_iou_row(iou[i], boxes1[i, 0], boxes1[i, 1], boxes1[i, 2], boxes1[i, 3], bx1, by1, bx2, by2, area_b)
 
 
 def box_iou(boxes1, boxes2) -> np.ndarray:
@@ -125,7 +138,10 @@ def box_iou(boxes1, boxes2) -> np.ndarray:
     if reference_kernels_enabled() or N * M < _KERNEL_MIN_PAIRS:
         return box_iou_reference(boxes1, boxes2)
     iou = np.empty((N, M), dtype=dtype)
-    _box_iou_kernel(iou, boxes1, boxes2)
+    if N * M >= _PARALLEL_MIN_PAIRS and N > 1:
+        _box_iou_kernel(iou, boxes1, boxes2)
+    else:
+        _box_iou_kernel_serial(iou, boxes1, boxes2)
     return iou
 
 

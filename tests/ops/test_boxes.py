@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from minimrcnn.config import reference_kernels
 from minimrcnn.ops.boxes import (
-    _box_iou_kernel, box_area, box_convert, box_iou, box_iou_reference, clip_boxes_to_image,
+    _box_iou_kernel, _box_iou_kernel_serial, box_area, box_convert, box_iou, box_iou_reference, clip_boxes_to_image,
     masks_to_boxes, remove_small_boxes,
 )
 
@@ -100,9 +100,10 @@ def test_box_iou_kernel_equals_twin(dtype):
     b1[3] = b2[5]                          # an exact duplicate
     b1[4] = b2[6] = [5, 5, 5, 5]           # two zero-area boxes -> NaN
     expected = box_iou_reference(b1, b2)
-    got = np.empty((70, 90), dtype=dtype)
-    _box_iou_kernel(got, b1, b2)
-    np.testing.assert_array_equal(got, expected)   # same float ops: bit-identical, NaN included
+    for kernel in (_box_iou_kernel, _box_iou_kernel_serial):   # parallel == serial == twin
+        got = np.empty((70, 90), dtype=dtype)
+        kernel(got, b1, b2)
+        np.testing.assert_array_equal(got, expected)   # same float ops: bit-identical, NaN included
     # through the public wrapper, with non-contiguous inputs
     wide = np.zeros((70, 8), dtype=dtype)
     wide[:, ::2] = b1
