@@ -93,6 +93,18 @@ def test_im2col_col2im_kernels_equal_twins(dtype):
     np.testing.assert_allclose(dx, col2im_reference(cols, x.shape, *args), rtol=1e-6)
 
 
+def test_col2im_parallel_equals_serial():
+    # col2im scatters with +=; the parallel kernel must give the serial sums exactly,
+    # because each (image, channel) plane is owned by one iteration.
+    import numba
+    rng = np.random.default_rng(6)
+    cols = rng.standard_normal((3, 5 * 9, 6 * 6)).astype(np.float32)
+    args = (3, 3, 1, 1, 1, 1, 1, 1, 6, 6)
+    python_source = getattr(_col2im_kernel, "py_func", _col2im_kernel)     # plain function when JIT is off
+    serial = numba.njit(python_source)(np.zeros((3, 5, 6, 6), np.float32), cols, *args)
+    np.testing.assert_array_equal(_col2im_kernel(np.zeros((3, 5, 6, 6), np.float32), cols, *args), serial)
+
+
 def test_conv2d_non_contiguous_inputs():
     rng = np.random.default_rng(3)
     x = _rand(rng, (2, 6, 5, 3), np.float32).transpose(0, 3, 2, 1)     # [2, 3, 5, 6] view
