@@ -194,13 +194,41 @@ def _roi_sample_counts(rois, PH, PW, spatial_scale, sampling_ratio, aligned):
     return offsets
 
 
+@numba.njit(cache=True)
+def _bilinear_entry(pos_row, weight_row, y, x, H, W):
+    """Write one sample's 4 flat neighbour indices (y*W + x) and weights into its table row.
+
+    Out-of-range samples (also NaN) get weight 0 at index 0: they add nothing, still count.
+    """
+    t = weight_row.dtype.type
+    pos_row[:] = 0
+    weight_row[:] = t(0.0)
+    if not (y >= -1 and y <= H and x >= -1 and x <= W):
+        return
+    y = max(y, t(0.0))
+    x = max(x, t(0.0))
+    y_low, x_low = int(y), int(x)
+    y_high, x_high = y_low + 1, x_low + 1
+    if y_low >= H - 1:                                               # snap to the last row
+        y_low = y_high = H - 1
+        y = t(y_low)
+    if x_low >= W - 1:
+        x_low = x_high = W - 1
+        x = t(x_low)
+    ly, lx = y - t(y_low), x - t(x_low)
+    hy, hx = t(1.0) - ly, t(1.0) - lx
+    pos_row[0], pos_row[1] = y_low * W + x_low, y_low * W + x_high
+    pos_row[2], pos_row[3] = y_high * W + x_low, y_high * W + x_high
+    weight_row[0], weight_row[1] = hy * hx, hy * lx
+    weight_row[2], weight_row[3] = ly * hx, ly * lx
+
+
 @numba.njit(cache=True, parallel=True)
 def _roi_sample_tables(pos, weights, rois, offsets, H, W, PH, PW, spatial_scale, sampling_ratio,
                        aligned):
-    """Fill pos int64[S,4] (flat y*W+x) and weights T[S,4] for every sample of every RoI.
+    """Fill pos int64[S,4] and weights T[S,4] for every sample of every RoI.
 
-    Out-of-range samples get weight 0 at position 0, so they add nothing but still count.
-    Parallel over RoIs: each RoI owns its slice offsets[r]:offsets[r+1].
+    Parallel over RoIs: each RoI owns its rows offsets[r]:offsets[r+1].
     """
     t = rois.dtype.type
     for r in numba.prange(rois.shape[0]):                            # for each RoI
@@ -213,34 +241,7 @@ def _roi_sample_tables(pos, weights, rois, offsets, H, W, PH, PW, spatial_scale,
                     y = (y1 + t(ph) * bin_h) + (t(iy + 0.5) * bin_h) / t(gh)
                     for ix in range(gw):
                         x = (x1 + t(pw) * bin_w) + (t(ix + 0.5) * bin_w) / t(gw)
-                        for j in range(4):
-                            pos[k, j] = 0
-                            weights[k, j] = t(0.0)
-                        if y >= -1 and y <= H and x >= -1 and x <= W:
-                            yy = max(y, t(0.0))
-                            xx = max(x, t(0.0))
-                            y_low = int(yy)
-                            x_low = int(xx)
-                            y_high = y_low + 1
-                            x_high = x_low + 1
-                            if y_low >= H - 1:
-                                y_low = y_high = H - 1
-                                yy = t(y_low)
-                            if x_low >= W - 1:
-                                x_low = x_high = W - 1
-                                xx = t(x_low)
-                            ly = yy - t(y_low)
-                            lx = xx - t(x_low)
-                            hy = t(1.0) - ly
-                            hx = t(1.0) - lx
-                            pos[k, 0] = y_low * W + x_low
-                            pos[k, 1] = y_low * W + x_high
-                            pos[k, 2] = y_high * W + x_low
-                            pos[k, 3] = y_high * W + x_high
-                            weights[k, 0] = hy * hx
-                            weights[k, 1] = hy * lx
-                            weights[k, 2] = ly * hx
-                            weights[k, 3] = ly * lx
+                        _bilinear_entry(pos[k], weights[k], y, x, H, W)
                         k += 1
 
 

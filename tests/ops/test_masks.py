@@ -1,5 +1,9 @@
 """Mask targets (project_masks_on_boxes) and mask pasting (paste_masks_in_image), sec. 10."""
 
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -105,3 +109,17 @@ def test_paste_empty_and_bad_input():
         paste_masks_in_image(np.zeros((2, 1, 28, 28)), np.zeros((3, 4)), (30, 40))
     with pytest.raises(ValueError, match="finite"):
         paste_masks_in_image(np.zeros((1, 1, 28, 28)), np.array([[0, 0, np.nan, 4]]), (30, 40))
+
+
+def test_paste_runs_with_jit_disabled():
+    code = ("import numpy as np; from minimrcnn.ops.masks import paste_masks_in_image\n"
+            "out = paste_masks_in_image(np.ones((1,1,28,28),np.float32), "
+            "np.array([[10,20,38,48]],np.float32), (60,50))\n"
+            "print(repr(float(out.sum())))")
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINIMRCNN_KERNELS="numba")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    expected = paste_masks_in_image(np.ones((1, 1, 28, 28), np.float32),
+                                    np.array([[10, 20, 38, 48]], np.float32), (60, 50))
+    assert result.stdout.strip() == repr(float(expected.sum()))

@@ -2,6 +2,9 @@
 determinism, the lesson's quantisation numbers, edge cases and bad inputs."""
 
 import math
+import os
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -107,7 +110,7 @@ def test_gradient_check(seed):
     analytic = roi_pool_backward(weights, cache)
     numeric = np.zeros_like(x)
     eps = 1e-4                                          # values differ by >= 1: argmax stays
-    for i in np.ndindex(x.shape):
+    for i in np.ndindex(x.shape):                       # (few entries: no thread juggling)
         old = x[i]
         x[i] = old + eps
         plus = np.sum(roi_pool(x, rois, 2) * weights)
@@ -154,3 +157,15 @@ def test_bad_inputs():
     _, cache = roi_pool_forward(X25, np.array([[0, 0, 0, 1, 1]]), 2)
     with pytest.raises(ValueError, match="dout"):
         roi_pool_backward(np.ones((1, 1, 3, 3)), cache)
+
+
+def test_runs_with_jit_disabled():
+    code = ("import numpy as np; from minimrcnn.ops.roi_pool import *\n"
+            "x = np.arange(25.).reshape(1,1,5,5)\n"
+            "o, c = roi_pool_forward(x, np.array([[0,0.5,0.5,2.5,2.5]]), 2)\n"
+            "print(o.ravel().tolist(), roi_pool_backward(np.ones_like(o), c).sum())")
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINIMRCNN_KERNELS="numba")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[12.0,", "13.0,", "17.0,", "18.0]", "4.0"]
