@@ -195,12 +195,12 @@ def cmd_predict(args) -> int:
     if args.coco:
         from minimrcnn.data.coco import CocoDataset
         from minimrcnn.eval.results import results_from_predictions
-        from minimrcnn.train.evaluate import predict_dataset
+        from minimrcnn.train.evaluate import category_ids_of, predict_dataset
 
         folder = _coco_dir(args.coco)
         dataset = CocoDataset(os.path.join(folder, "images"), os.path.join(folder, "annotations.json"))
         _, outputs = predict_dataset(model, dataset, progress=not args.no_progress)
-        label_to_category = {i + 1: c for i, c in enumerate(dataset.category_ids)}
+        label_to_category = {label: c for label, c in enumerate(category_ids_of(dataset), start=1)}
         results = results_from_predictions(outputs, list(dataset.image_ids), label_to_category)
         out = args.out or "results.json"
         with open(out, "w") as f:

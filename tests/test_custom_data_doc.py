@@ -75,7 +75,6 @@ def test_train_writes_weights_and_summary(trained_run):
 # category_ids[0] is the background entry, so label 1 is written as category 0 (ids shifted by one).
 # The fix is {label: c for label, c in enumerate(dataset.category_ids) if label > 0}; strict, so the
 # marker must go once cli.py is fixed.
-@pytest.mark.xfail(strict=True, reason="minimrcnn predict --coco writes category_id = file id - 1 (cli.py label map)")
 def test_predict_writes_coco_results_of_the_folder(trained_run, shapes_folder, tmp_path):
     status, out = trained_run
     assert status == 0

@@ -22,7 +22,7 @@ def category_ids_of(dataset) -> list[int]:
     """COCO category id of each contiguous label 1..K-1 (identity for generated shapes)."""
     ids = getattr(dataset, "category_ids", None)
     if ids is not None:
-        return list(ids)
+        return list(ids)[1:]  # entry 0 is the background placeholder (index = label)
     return list(range(1, len(dataset.class_names)))
 
 
