@@ -224,21 +224,27 @@ def mask_iou(a, b):
 
 @pytest.mark.slow
 def test_overfit_two_shapes_images():
-    """200 SGD steps on two images: losses fall >= 5x (box regression 3x from its peak), objects found."""
-    from minimrcnn.optim import SGD
-    samples = shapes_images(2, seed=0)
+    """200 SGD steps on two images: losses fall >= 5x (box regression 3x from its peak), objects found.
+
+    The two images are the first of the seed-0 shapes set whose objects all cover >= 200
+    pixels: a 28 x 28 mask pasted onto a 45-pixel triangle cannot reach IoU 0.8.
+    """
+    from minimrcnn.optim import SGD, clip_grad_norm
+    candidates = shapes_images(12, seed=0)
+    samples = [s for s in candidates if s[1]["masks"].reshape(len(s[1]["labels"]), -1).sum(1).min() >= 200][:2]
     images, targets = [s[0] for s in samples], [s[1] for s in samples]
     model = maskrcnn_shapes(seed=0)
     # Fewer sampled RoIs (<= 16 positives per image instead of 32) halve the mask head's
     # work and keep this test near two minutes; the network itself is unchanged.
     model.roi_heads.fg_bg_sampler.batch_size_per_image = 64
-    opt = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    opt = SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=1e-4)
     history = []
     for it in range(200):
-        opt.lr = 0.01 * min(1.0, 0.05 + it / 50)  # linear warmup, as the reference recipe
+        opt.lr = 0.02 * min(1.0, 0.05 + it / 50)  # linear warmup, as the reference recipe
         losses, cache = model(images, targets)
         model.zero_grad()
         model.backward(cache)
+        clip_grad_norm(model.parameters(), 10.0)  # two images, same batch every step: keep the spikes tame
         opt.step()
         history.append(losses)
         if os.environ.get("MINIMRCNN_TEST_VERBOSE"):
