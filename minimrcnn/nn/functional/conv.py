@@ -1,20 +1,25 @@
-"""2-D convolution (torch's cross-correlation) as im2col + one GEMM per image.
+"""2-D convolution (torch's cross-correlation) as im2col + one GEMM for the whole batch.
 
 ``out[n, o, y, x] = bias[o] + sum_{c, i, j} weight[o, c, i, j]
                    * x_padded[n, c, y*sH + i*dH, x*sW + j*dW]``
 
-im2col unfolds every receptive field of one image into a column, so the whole
-convolution becomes a matrix product:
+im2col unfolds every receptive field into a column, so the whole convolution becomes
+one matrix product over the batch:
 
-    cols[n]  : [C_in*kH*kW, Ho*Wo]     (one column per output pixel)
-    out[n]   = weight.reshape(C_out, C_in*kH*kW) @ cols[n]       -> [C_out, Ho*Wo]
+    cols     : [C_in*kH*kW, N*Ho*Wo]    (one column per output pixel of every image)
+    out      = weight.reshape(C_out, C_in*kH*kW) @ cols      -> [C_out, N*Ho*Wo]
 
-The layout keeps every GEMM operand contiguous (or a plain transpose BLAS reads
-directly) and the result already in [N, C_out, Ho, Wo] order, so no copy follows.
-The backward is three products of the same matrices:
+then a transpose to [N, C_out, Ho, Wo]. One large GEMM instead of N small ones matters
+in the mask head, which convolves hundreds of 14x14 RoIs: BLAS reaches its throughput
+only on large products, and NumPy's stacked ``matmul`` does not call BLAS per image.
+The kernel writes cols as [K, N, Ho*Wo] memory seen through an [N, K, Ho*Wo] view, so
+the per-image picture (``cols[n]``) and the batched GEMM share one buffer. The backward
+is two more products of the same matrices:
 
-    dweight = sum_n dout[n] @ cols[n].T          dcols[n] = weight.T @ dout[n]
+    dweight = dout_matrix @ cols.T       dcols = weight.T @ dout_matrix
     dx      = col2im(dcols)   (the adjoint of im2col: scatter-add back to pixels)
+
+with dout_matrix = dout as [C_out, N*Ho*Wo].
 
 Output size, as torch: ``Ho = floor((H + 2*pH - dH*(kH-1) - 1) / sH) + 1``.
 Example: H=32, k=3, pad=1, stride=1 -> 32; H=128, k=7, pad=3, stride=2 -> 64.
@@ -23,7 +28,7 @@ A 1x1 convolution with stride 1 and no padding needs no im2col: ``x[n]`` viewed 
 [C_in, H*W] already is ``cols[n]``.
 
 Shape shorthand: N images, C_in / C_out channels, H, W input size, Ho, Wo output
-size, kH, kW kernel size, K = C_in*kH*kW rows of the unfolded matrix.
+size, kH, kW kernel size, K = C_in*kH*kW rows of the unfolded matrix, P = Ho*Wo.
 """
 
 from __future__ import annotations
@@ -201,16 +206,39 @@ def _col2im_kernel(dx, cols, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
 
 
 def im2col(x, kernel_size, stride, padding, dilation, out_size):
-    """Dispatch im2col to the twin or the kernel. x float[N, C, H, W] contiguous."""
+    """Dispatch im2col to the twin or the kernel. x float[N, C, H, W] contiguous.
+
+    Returns cols float[N, K, P]. From the kernel it is a view of a contiguous
+    [K, N, P] buffer, so ``gemm_columns(cols)`` is free.
+    """
     if reference_kernels_enabled():
         return im2col_reference(x, kernel_size, stride, padding, dilation, out_size)
     N, C = x.shape[:2]
-    cols = np.empty((N, C * kernel_size[0] * kernel_size[1], out_size[0] * out_size[1]), dtype=x.dtype)
-    return _im2col_kernel(cols, x, *kernel_size, *stride, *padding, *dilation, *out_size)
+    buffer = np.empty((C * kernel_size[0] * kernel_size[1], N, out_size[0] * out_size[1]), dtype=x.dtype)
+    _im2col_kernel(buffer.transpose(1, 0, 2), x, *kernel_size, *stride, *padding, *dilation, *out_size)
+    return buffer.transpose(1, 0, 2)
+
+
+def gemm_columns(cols):
+    """cols float[N, K, P] -> the GEMM operand float[K, N*P] (no copy for im2col's output)."""
+    N, K, P = cols.shape
+    return np.ascontiguousarray(cols.transpose(1, 0, 2)).reshape(K, N * P)
+
+
+def batch_major(matrix, N, spatial):
+    """float[C, N*P] (a GEMM result) -> contiguous float[N, C, *spatial]."""
+    C = matrix.shape[0]
+    return np.ascontiguousarray(matrix.reshape(C, N, *spatial).swapaxes(0, 1))
+
+
+def channel_major(x):
+    """float[N, C, *spatial] -> float[C, N*P]: the batch as GEMM columns (free when N == 1)."""
+    N, C = x.shape[:2]
+    return np.ascontiguousarray(x.reshape(N, C, -1).swapaxes(0, 1)).reshape(C, -1)
 
 
 def col2im(cols, in_shape, kernel_size, stride, padding, dilation, out_size):
-    """Dispatch col2im to the twin or the kernel. cols float[N, C*kH*kW, Ho*Wo] contiguous."""
+    """Dispatch col2im to the twin or the kernel. cols float[N, C*kH*kW, Ho*Wo], any strides."""
     if reference_kernels_enabled():
         return col2im_reference(cols, in_shape, kernel_size, stride, padding, dilation, out_size)
     dx = np.zeros(in_shape, dtype=cols.dtype)
@@ -282,9 +310,12 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
         raise ValueError(f"x of size {(H, W)} with padding {padding} is smaller than the dilated "
                          f"kernel {(kH, kW)} (dilation {dilation}): output size would be {(Ho, Wo)}")
     x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
-    cols = _unfold(x, (kH, kW), stride, padding, dilation, (Ho, Wo))
-    # [C_out, K] @ [N, K, Ho*Wo] -> [N, C_out, Ho*Wo]: one BLAS GEMM per image
-    out = np.matmul(weight.reshape(C_out, -1), cols).reshape(N, C_out, Ho, Wo)
+    if N == 0:
+        out = np.zeros((0, C_out, Ho, Wo), dtype=x.dtype)
+        return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo))
+    cols = gemm_columns(_unfold(x, (kH, kW), stride, padding, dilation, (Ho, Wo)))   # [K, N*P]
+    # [C_out, K] @ [K, N*P] -> [C_out, N*P]: one BLAS GEMM for the whole batch
+    out = batch_major(weight.reshape(C_out, -1) @ cols, N, (Ho, Wo))                # [N, C_out, Ho, Wo]
     if bias is not None:
         out += bias[None, :, None, None]
     cache = Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo))
@@ -309,18 +340,21 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
     _check_array(dout, "dout", 4, "float[N, C_out, Ho, Wo]", x.dtype)
     if dout.shape != (N, C_out, Ho, Wo):
         raise ValueError(f"dout must have shape {(N, C_out, Ho, Wo)}, got {dout.shape}")
-    dout3 = np.ascontiguousarray(dout).reshape(N, C_out, Ho * Wo)
+    if N == 0:
+        dbias = np.zeros(C_out, x.dtype) if cache.has_bias else None
+        return (np.zeros_like(x) if need_input_grad else None), np.zeros_like(weight), dbias
     kernel_size = (kH, kW)
-    cols = _unfold(x, kernel_size, cache.stride, cache.padding, cache.dilation, cache.out_size)
-    # dweight = sum_n dout[n] @ cols[n].T : N GEMMs [C_out, Ho*Wo] @ [Ho*Wo, K], summed
-    dweight = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
-    dbias = dout3.sum(axis=(0, 2)) if cache.has_bias else None
+    dout_matrix = channel_major(dout)                                   # [C_out, N*P]
+    cols = gemm_columns(_unfold(x, kernel_size, cache.stride, cache.padding, cache.dilation, cache.out_size))
+    # dweight = dout_matrix @ cols.T : [C_out, N*P] @ [N*P, K], summed over the batch by the GEMM
+    dweight = (dout_matrix @ cols.T).reshape(weight.shape)
+    dbias = dout_matrix.sum(axis=1) if cache.has_bias else None
     if not need_input_grad:
         return None, dweight, dbias
-    # dcols[n] = weight.T @ dout[n] : [K, C_out] @ [C_out, Ho*Wo]
-    dcols = np.matmul(weight.reshape(C_out, -1).T, dout3)
+    # dcols = weight.T @ dout_matrix : [K, C_out] @ [C_out, N*P]
+    dcols = (weight.reshape(C_out, -1).T @ dout_matrix).reshape(-1, N, Ho * Wo).transpose(1, 0, 2)  # [N, K, P]
     if _is_pointwise(kernel_size, cache.stride, cache.padding, cache.dilation):
-        dx = dcols.reshape(x.shape)
+        dx = np.ascontiguousarray(dcols).reshape(x.shape)
     else:
         dx = col2im(dcols, x.shape, kernel_size, cache.stride, cache.padding, cache.dilation, cache.out_size)
     return dx, dweight, dbias

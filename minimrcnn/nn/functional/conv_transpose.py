@@ -28,7 +28,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minimrcnn.nn.functional.conv import _check_array, _pair, col2im, im2col
+from minimrcnn.nn.functional.conv import (
+    _check_array, _pair, batch_major, channel_major, col2im, gemm_columns, im2col,
+)
 
 
 def conv_transpose2d_reference(x, weight, bias=None, stride=1, padding=0):
@@ -92,8 +94,11 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0):
     if Ho < 1 or Wo < 1:
         raise ValueError(f"padding {padding} is too large for x of size {(H, W)}: output size would be {(Ho, Wo)}")
     x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
-    # [C_out*kH*kW, C_in] @ [N, C_in, H*W] -> cols [N, C_out*kH*kW, H*W]
-    cols = np.matmul(weight.reshape(C_in, -1).T, x.reshape(N, C_in, H * W))
+    if N == 0:
+        out = np.zeros((0, C_out, Ho, Wo), dtype=x.dtype)
+        return out, ConvTranspose2dCache(x, weight, bias is not None, stride, padding, (Ho, Wo))
+    # [C_out*kH*kW, C_in] @ [C_in, N*H*W] -> one GEMM for the batch, viewed as cols [N, C_out*kH*kW, H*W]
+    cols = (weight.reshape(C_in, -1).T @ channel_major(x)).reshape(-1, N, H * W).transpose(1, 0, 2)
     # the output plays conv2d's input: conv2d(out, k, stride, padding) has size (H, W)
     out = col2im(cols, (N, C_out, Ho, Wo), (kH, kW), stride, padding, (1, 1), (H, W))
     if bias is not None:
@@ -118,14 +123,15 @@ def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
     if dout.shape != (N, C_out, *cache.out_size):
         raise ValueError(f"dout must have shape {(N, C_out, *cache.out_size)}, got {dout.shape}")
     dout = np.ascontiguousarray(dout)
-    # gather back what each input pixel painted: [N, C_out*kH*kW, H*W]
-    dcols = im2col(dout, (kH, kW), cache.stride, cache.padding, (1, 1), (H, W))
-    weight_matrix = weight.reshape(C_in, -1)
-    dx = np.matmul(weight_matrix, dcols).reshape(x.shape)
-    # dweight = sum_n x[n] @ dcols[n].T : [C_in, H*W] @ [H*W, C_out*kH*kW]
-    x3 = x.reshape(N, C_in, H * W)
-    dweight = np.matmul(x3, dcols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
     dbias = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
+    if N == 0:
+        return np.zeros_like(x), np.zeros_like(weight), dbias
+    # gather back what each input pixel painted, as one GEMM operand [C_out*kH*kW, N*H*W]
+    dcols = gemm_columns(im2col(dout, (kH, kW), cache.stride, cache.padding, (1, 1), (H, W)))
+    weight_matrix = weight.reshape(C_in, -1)
+    dx = batch_major(weight_matrix @ dcols, N, (H, W))                  # [N, C_in, H, W]
+    # dweight = x_matrix @ dcols.T : [C_in, N*H*W] @ [N*H*W, C_out*kH*kW], summed over the batch
+    dweight = (channel_major(x) @ dcols.T).reshape(weight.shape)
     return dx, dweight, dbias
 
 
