@@ -184,8 +184,9 @@ class GeneralizedRCNNTransform:
         if not isinstance(images, (list, tuple)) or len(images) == 0:
             raise ValueError(f"images: expected a non-empty list of images, got {type(images).__name__}")
         if targets is not None and (not isinstance(targets, (list, tuple)) or len(targets) != len(images)):
+            length = len(targets) if hasattr(targets, "__len__") else "?"
             raise ValueError(f"targets: expected a list of {len(images)} dicts (one per image), got "
-                             f"{type(targets).__name__} of length {len(targets) if hasattr(targets, '__len__') else '?'}")
+                             f"{type(targets).__name__} of length {length}")
         resized, new_targets, original_sizes = [], [], []
         for i, image in enumerate(images):
             image = self.check_image(image, i)

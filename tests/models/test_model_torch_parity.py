@@ -38,7 +38,8 @@ class ShapesBody(nn.Module):
             down = None
             if stride != 1 or inplanes != width:
                 down = nn.Sequential(nn.Conv2d(inplanes, width, 1, stride, bias=False), norm(width))
-            blocks = [BasicBlock(inplanes, width, stride, down, norm_layer=norm), BasicBlock(width, width, norm_layer=norm)]
+            blocks = [BasicBlock(inplanes, width, stride, down, norm_layer=norm),
+                      BasicBlock(width, width, norm_layer=norm)]
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
             inplanes = width
 

@@ -14,7 +14,8 @@ from minimrcnn.ops import MultiScaleRoIAlign
 
 def make_heads(batch=8, K=3, C=4):
     rng = np.random.default_rng(0)
-    return RoIHeads(MultiScaleRoIAlign(["0", "1"], 7, 2), TwoMLPHead(C * 49, 8, rng=rng), FastRCNNPredictor(8, K, rng=rng),
+    return RoIHeads(MultiScaleRoIAlign(["0", "1"], 7, 2), TwoMLPHead(C * 49, 8, rng=rng),
+                    FastRCNNPredictor(8, K, rng=rng),
                     batch_size_per_image=batch, positive_fraction=0.25,
                     mask_roi_pool=MultiScaleRoIAlign(["0", "1"], 14, 2), mask_head=MaskRCNNHeads(C, (4, 4), rng=rng),
                     mask_predictor=MaskRCNNPredictor(4, 4, K, rng=rng))

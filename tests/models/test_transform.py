@@ -29,7 +29,8 @@ def test_nearest_masks_and_box_scaling():
     out = nearest_resize_masks(m, (4, 4))
     np.testing.assert_array_equal(out[0], np.kron(m[0], np.ones((2, 2), np.uint8)))
     # 3 -> 2 rows: src = floor(dst * 1.5) = 0, 1
-    np.testing.assert_array_equal(nearest_resize_masks(np.arange(3, dtype=np.uint8).reshape(1, 3, 1), (2, 1))[0, :, 0], [0, 1])
+    column = np.arange(3, dtype=np.uint8).reshape(1, 3, 1)
+    np.testing.assert_array_equal(nearest_resize_masks(column, (2, 1))[0, :, 0], [0, 1])
     boxes = np.array([[10, 20, 30, 40]], dtype=np.float32)
     np.testing.assert_allclose(resize_boxes(boxes, (100, 200), (50, 400)), [[20, 10, 60, 20]])
 
