@@ -17,6 +17,7 @@ class TrainConfig:
     warmup_factor: float = 0.001    # lr multiplier at iteration 0 of the warmup
     milestones: tuple = (0.75, 0.9)  # fractions of `iters` where lr is multiplied by `gamma`
     gamma: float = 0.1              # lr decay at each milestone
+    clip_grad_norm: float = 0.0     # rescale gradients whose global L2 norm exceeds this (0: off)
     seed: int = 0                   # seeds the model init, the data stream, flips and sampling
     flip_prob: float = 0.5          # probability of a horizontal flip per training image
     image_size: int = 128           # generated shapes images are image_size x image_size

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from minimrcnn.optim import clip_grad_norm
 from minimrcnn.train.checkpoint import load_checkpoint, save_checkpoint
 from minimrcnn.train.config import TrainConfig
 
@@ -74,12 +75,32 @@ def load_batch(dataset, indices, rng: np.random.Generator, flip_prob: float):
     return images, targets
 
 
+class _NoBar:
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="train", dynamic_ncols=True)
+
+
 class Trainer:
     """Runs a :class:`TrainConfig` and writes its outputs into ``out_dir``.
 
-    Files written: ``checkpoint.npz`` (weights + optimizer + iteration + config),
-    ``model.npz`` (weights only, torchvision key names), ``metrics.jsonl`` (one JSON
-    object per logged iteration and per evaluation).
+    Files written: ``checkpoint.npz`` (weights + optimizer + iteration + config) and
+    ``metrics.jsonl`` (one JSON object per logged iteration and per evaluation). The
+    ``minimrcnn train`` command adds ``model.npz`` and the figures. Lesson 06
+    (``lessons/06_train_tiny_shapes.ipynb``) walks through a run.
     """
 
     def __init__(self, config: TrainConfig, out_dir: str, progress: bool = True):
@@ -100,6 +121,11 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------
     def save(self) -> None:
+        """Write checkpoint.npz atomically; refuses weights that are no longer finite."""
+        for name, param in self.model.named_parameters():
+            if not np.isfinite(param.data).all():
+                raise NonFiniteLossError(f"parameter {name} is not finite after iteration {self.iteration}; "
+                                         f"the last good checkpoint ({self.checkpoint_path}) is left untouched.")
         optim_state = {str(k): v for k, v in self.optimizer.state_dict().items()}
         save_checkpoint(self.checkpoint_path, self.model.state_dict(), optim_state, self.iteration,
                         self.config.to_dict())
@@ -140,6 +166,8 @@ class Trainer:
                     f"({self.checkpoint_path}, if one was written) is left untouched.")
         self.model.zero_grad()
         self.model.backward(cache)
+        if config.clip_grad_norm:
+            clip_grad_norm(self.optimizer.params, config.clip_grad_norm)
         self.optimizer.step()
         self.iteration += 1
         return losses
@@ -152,11 +180,8 @@ class Trainer:
 
     def run(self) -> dict:
         """Train from ``self.iteration`` to ``config.iters``; returns the last losses."""
-        from tqdm.auto import tqdm
-
         config = self.config
-        bar = tqdm(total=config.iters, initial=self.iteration, disable=not self.progress,
-                   desc="train", dynamic_ncols=True)
+        bar = _progress_bar(config.iters, self.iteration, self.progress)
         losses, window = {}, []
         while self.iteration < config.iters:
             t0 = time.perf_counter()

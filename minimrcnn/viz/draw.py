@@ -58,13 +58,11 @@ def _rectangle(x, y, w, h, colour):
 
 def save_prediction_grid(path, images, outputs, class_names=None, columns: int = 4, score_threshold=0.5):
     """Save a grid of images with their predicted instances as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
     rows = max(1, int(np.ceil(len(images) / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.6 * rows), squeeze=False)
+    fig = Figure(figsize=(2.6 * columns, 2.6 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     for ax, image, out in zip(axes.ravel(), images, outputs):
@@ -72,24 +70,21 @@ def save_prediction_grid(path, images, outputs, class_names=None, columns: int =
                        class_names, score_threshold)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def save_training_curves(path, metrics_jsonl: str):
     """Plot the loss components (and AP, when evaluations were logged) over iterations."""
     import json
 
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     steps, evals = [], []
     with open(metrics_jsonl) as f:
         for line in f:
             record = json.loads(line)
             (evals if "eval" in record else steps).append(record)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     names = [k for k in (steps[0] if steps else {}) if k.startswith("loss_")]
     for name in names:
         axes[0].plot([r["iter"] for r in steps], [r[name] for r in steps], label=name)
@@ -112,4 +107,3 @@ def save_training_curves(path, metrics_jsonl: str):
         axes[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
