@@ -10,6 +10,17 @@ from minimrcnn.models.presets import _assemble
 from minimrcnn.models.resnet import BasicBlock, ResNet
 
 
+@pytest.fixture
+def one_numba_thread():
+    """Numba's and OpenBLAS's thread pools both at 2 threads on 2 shared cores thrash (a
+    training step measured 3x slower than with either at 1); the long tests use one Numba thread."""
+    import numba
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(previous)
+
+
 def tiny_model(seed=0, size=64):
     """A few-thousand-parameter Mask R-CNN (BasicBlock [1,1,1,1], FPN 8) for 64 x 64 images."""
     rng = np.random.default_rng(seed)
@@ -58,7 +69,7 @@ def test_train_api_returns_five_losses_and_accumulates_grads():
         assert grads[name] > 0, name
 
 
-def test_whole_model_gradient_check_float64():
+def test_whole_model_gradient_check_float64(one_numba_thread):
     """d(sum of the 5 losses)/d(param) vs central differences on ~100 entries, sampling frozen.
 
     The proposals are not differentiated (as in torchvision), so they are frozen too:
@@ -223,7 +234,7 @@ def mask_iou(a, b):
 
 
 @pytest.mark.slow
-def test_overfit_two_shapes_images():
+def test_overfit_two_shapes_images(one_numba_thread):
     """200 SGD steps on two images: losses fall >= 5x (box regression 3x from its peak), objects found.
 
     The two images are the first of the seed-0 shapes set whose objects all cover >= 200
