@@ -189,6 +189,15 @@ def run(ctx) -> list:
         note += f" (torchvision {rss_torch:.0f} MB)"
     rows.append(Row("shapes train iteration", "batch 4, 128x128", ms, ref_name="torchvision" if ref_ms else "",
                     ref_ms=ref_ms, note=note))
+    # Numba's and OpenBLAS's pools both at 2 threads contend for 2 cores; one Numba thread
+    # often wins (a step measured 3x faster on a busy machine).
+    import numba
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    ms1 = median_ms(ours_train_step(model, images, targets), repeats=repeats, warmup=1)
+    numba.set_num_threads(previous)
+    rows.append(Row("shapes train iteration, 1 Numba thread", "batch 4, 128x128", ms1,
+                    ref_name="torchvision" if ref_ms else "", ref_ms=ref_ms))
     rows += stage_rows(maskrcnn_shapes().train(), images, targets, repeats=max(1, repeats // 2))
 
     # -- inference per image -----------------------------------------------------------
