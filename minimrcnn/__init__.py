@@ -19,8 +19,12 @@ from minimrcnn.config import (  # noqa: E402
     use_reference_kernels,
 )
 
+from minimrcnn.models.weights import load_weights, save_weights  # noqa: E402
+
 __all__ = [
     "__version__",
+    "load_weights",
+    "save_weights",
     "reference_kernels",
     "reference_kernels_enabled",
     "use_reference_kernels",

@@ -10,6 +10,15 @@ kernel unless the reference twins are selected, either
 
 This is independent of ``NUMBA_DISABLE_JIT=1``, which keeps the kernels but runs them
 as plain Python, so a breakpoint inside a kernel works in pdb.
+
+Threads: minimrcnn alternates Numba parallel kernels with BLAS GEMMs many times per
+step. Numba's default OpenMP threads and OpenBLAS's threads both spin-wait for work
+after each call, so on a small machine they take the cores from each other (measured
+on 2 cores: a tiny-shapes training step took 1.03 s with the defaults, 0.27-0.35 s with
+either Numba's ``workqueue`` layer or one BLAS thread; ``benchmarks/bench_model.py``).
+So unless ``NUMBA_THREADING_LAYER`` is set, minimrcnn selects ``workqueue`` on import.
+It keeps both Numba and BLAS parallel; its one limit is that parallel kernels must not
+be launched from several Python threads at once.
 """
 
 from __future__ import annotations
@@ -28,6 +37,18 @@ def _from_env() -> bool:
 
 
 _use_reference = _from_env()
+
+
+def _select_threading_layer() -> None:
+    """Use Numba's workqueue layer unless the user chose one (see the module docstring)."""
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        return
+    import numba
+
+    numba.config.THREADING_LAYER = "workqueue"
+
+
+_select_threading_layer()
 
 
 def use_reference_kernels(flag: bool = True) -> None:
