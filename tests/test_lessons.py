@@ -1,6 +1,5 @@
 """Execute every lesson notebook top to bottom (fast mode), as a learner would."""
 
-import os
 import pathlib
 
 import pytest

@@ -1,5 +1,7 @@
 """COCO detection metrics (AP, AR) for boxes and masks, a re-reading of pycocotools' COCOeval.
 
+Lesson: lessons/08_evaluation.ipynb.
+
 The protocol in a few lines:
   * For every image and category, detections are sorted by score (a stable
     mergesort, so ties keep their file order) and at most 100 are kept.

@@ -1,5 +1,7 @@
 """The mask branch of Mask R-CNN (He et al. 2017, section 3): heads, predictor, loss, inference.
 
+Lesson: lessons/05_losses.ipynb (why a per-class sigmoid, not a softmax).
+
     pooled RoI features [R, C, 14, 14] --4 x (3x3 conv + ReLU)--> [R, C, 14, 14]
         --ConvTranspose 2x2 stride 2 + ReLU--> [R, C, 28, 28] --1x1 conv--> logits [R, K, 28, 28]
 

@@ -1,5 +1,7 @@
 """MaskRCNN: the whole pipeline, forward in pipeline order and backward in exact reverse.
 
+Lesson: lessons/07_inspect_a_model.ipynb (``inspect`` and the gradient walk).
+
     images --transform--> batch --backbone (ResNet + FPN)--> features P2..P6
         --rpn--> proposals --roi_heads (box + mask branches)--> detections --postprocess-->
 

@@ -19,6 +19,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from minimrcnn.io import atomic_savez
+
 # torchvision's _load_from_state_dict hooks accept these pre-version-2 names.
 _LEGACY_PATTERNS = [
     (re.compile(r"^(.*fpn\.(?:inner|layer)_blocks\.\d+)\.(weight|bias)$"), r"\1.0.\2"),
@@ -42,17 +44,6 @@ def remap_legacy_keys(state: dict) -> "OrderedDict[str, np.ndarray]":
     return out
 
 
-def _atomic_savez(path: str, arrays: dict) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_weights(model, path: str) -> None:
@@ -61,7 +52,7 @@ def save_weights(model, path: str) -> None:
     for key, value in model.state_dict().items():
         value = np.asarray(value)
         arrays[key] = value.astype(np.float32) if np.issubdtype(value.dtype, np.floating) else value
-    _atomic_savez(path, arrays)
+    atomic_savez(path, arrays)
 
 
 def load_weights(model, path: str, strict: bool = True):
@@ -110,7 +101,7 @@ def convert_torch_to_npz(in_pth: str, out_npz: str) -> list:
     for key, tensor in remap_legacy_keys(state).items():
         value = tensor.detach().cpu().numpy()
         arrays[key] = value.astype(np.float32) if np.issubdtype(value.dtype, np.floating) else value
-    _atomic_savez(out_npz, arrays)
+    atomic_savez(out_npz, arrays)
     return list(arrays)
 
 

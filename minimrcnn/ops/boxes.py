@@ -17,7 +17,7 @@ for inputs too small to pay for threads).
 
 Shape shorthand: N, M box counts of the two sets, R RoIs/boxes, G ground-truth
 boxes (or masks), H, W mask height and width.
-Lesson: lessons/03_anchors_and_box_coding.ipynb (IoU); NMS appears in the RPN lesson.
+Lessons: lessons/03_anchors_and_box_coding.ipynb (IoU), lessons/04_nms.ipynb.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ and takes ONE bilinear sample there. RoIAlign instead averages several samples p
 (a box filter before sampling), so a large box squeezed into a 7x7 grid aliases here and
 not there. Samples outside [0, H-1] x [0, W-1] take ``extrapolation_value``.
 
-Forward only, plain NumPy (it is for the lessons, not the model).
+Forward only, plain NumPy (it is for lessons/02_bilinear_sampling.ipynb, not the model).
 Shape shorthand: N images, H, W, C (channels last, as TensorFlow), R boxes.
 """
 

@@ -18,7 +18,7 @@ rest); ``_nms_kernel`` is the Numba kernel. ``batched_nms`` runs NMS per categor
 torchvision's two code paths (see its docstring).
 
 Shape shorthand: N boxes, k kept boxes.
-Lesson: the RPN lesson (proposal filtering).
+Lesson: lessons/04_nms.ipynb.
 """
 
 from __future__ import annotations

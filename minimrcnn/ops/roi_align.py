@@ -1,5 +1,8 @@
 """RoIAlign: bilinear RoI pooling without quantisation (Mask R-CNN, He et al. 2017, sec. 3).
 
+Lessons: lessons/01_roi_pool_vs_roi_align.ipynb, lessons/02_bilinear_sampling.ipynb;
+derivation: docs/roi_align.md.
+
 Each RoI is cut into a PH x PW grid of bins; each bin averages a gh x gw grid of
 bilinear samples of the feature map. Nothing is rounded: a box edge at 20.78 feature
 cells stays at 20.78 (RoIPool would round it to 21, see roi_pool.py).

@@ -1,5 +1,7 @@
 """RoIPool: Fast R-CNN max pooling over quantised bins (Girshick 2015), for contrast with RoIAlign.
 
+Lesson: lessons/01_roi_pool_vs_roi_align.ipynb.
+
 Every coordinate is rounded twice: the box edges to whole feature cells (C ``round``, half
 away from zero), then the bin edges to whole cells (floor for the start, ceil for the
 end). Example (the lesson's numbers): a 665-pixel box at stride 32 covers 20.78 cells;

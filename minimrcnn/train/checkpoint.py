@@ -21,29 +21,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Mapping
 
 import numpy as np
 
+from minimrcnn.io import atomic_savez
+
 FORMAT = "minimrcnn-checkpoint-1"
 
 
-def atomic_savez(path: str, arrays: Mapping[str, np.ndarray]) -> None:
-    """``np.savez`` to ``path`` through a temporary file and an atomic rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
 
 
 def _flatten(prefix: str, mapping: Mapping[str, np.ndarray]) -> dict:

@@ -31,7 +31,9 @@ def test_crash_during_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
         f.write(b"partial garbage")
         raise KeyboardInterrupt("simulated crash")
 
-    monkeypatch.setattr(ckpt.np, "savez", exploding_savez)
+    import minimrcnn.io
+
+    monkeypatch.setattr(minimrcnn.io.np, "savez", exploding_savez)
     with pytest.raises(KeyboardInterrupt):
         ckpt.save_checkpoint(path, _state(), {}, 2, {})
     monkeypatch.undo()

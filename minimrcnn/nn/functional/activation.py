@@ -12,20 +12,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-
-def _check_float(op: str, name: str, x) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a numpy array, got {type(x).__name__}")
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{op}: {name} must be float32 or float64, got dtype {x.dtype}")
-    return x
+from minimrcnn.nn.functional._checks import check_dout as _check_dout
+from minimrcnn.nn.functional._checks import check_float as _check_float
 
 
-def _check_dout(op: str, dout, expected_shape: tuple) -> np.ndarray:
-    _check_float(op, "dout", dout)
-    if dout.shape != expected_shape:
-        raise ValueError(f"{op}: dout must have the forward output's shape {expected_shape}, got {dout.shape}")
-    return dout
+
+
 
 
 # -- ReLU -------------------------------------------------------------------------

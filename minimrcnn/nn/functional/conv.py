@@ -39,30 +39,17 @@ import numba
 import numpy as np
 
 from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.nn.functional._checks import check_array as _check_array
+from minimrcnn.nn.functional._checks import check_conv_inputs
+from minimrcnn.nn.functional._checks import pair as _pair
 
-_FLOATS = (np.float32, np.float64)
 
 
 # ----------------------------------------------------------------------------------
 # Argument handling
 # ----------------------------------------------------------------------------------
-def _pair(value, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints -> (vertical, horizontal), each >= minimum."""
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or any(int(v) != v or v < minimum for v in pair):
-        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
-def _check_array(array, name: str, ndim: int, dims: str, dtype=None) -> None:
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array {dims}, got {type(array).__name__}")
-    if array.dtype not in _FLOATS:
-        raise TypeError(f"{name} must be float32 or float64, got {array.dtype}")
-    if dtype is not None and array.dtype != dtype:
-        raise TypeError(f"{name} must have the input's dtype {dtype}, got {array.dtype}")
-    if array.ndim != ndim:
-        raise ValueError(f"{name} must be {dims} ({ndim}-D), got shape {array.shape}")
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -292,15 +279,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
         groups=1 and zero padding only (all Mask R-CNN needs); x and weight must
         share one dtype, as in torch.
     """
-    _check_array(x, "x", 4, "float[N, C_in, H, W]")
-    _check_array(weight, "weight", 4, "float[C_out, C_in, kH, kW]", x.dtype)
+    check_conv_inputs(x, weight, bias, "float[C_out, C_in, kH, kW]", in_axis=1, out_axis=0)
     C_out, C_in, kH, kW = weight.shape
-    if x.shape[1] != C_in:
-        raise ValueError(f"x must have C_in={C_in} channels to match weight {weight.shape}, got shape {x.shape}")
-    if bias is not None:
-        _check_array(bias, "bias", 1, "float[C_out]", x.dtype)
-        if bias.shape != (C_out,):
-            raise ValueError(f"bias must have shape ({C_out},), got {bias.shape}")
     stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
     dilation = _pair(dilation, "dilation", 1)
     N, _, H, W = x.shape

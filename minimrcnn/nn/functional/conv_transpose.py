@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minimrcnn.nn.functional._checks import check_conv_inputs
 from minimrcnn.nn.functional.conv import (
     _check_array, _pair, batch_major, channel_major, col2im, gemm_columns, im2col,
 )
@@ -79,15 +80,8 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0):
         groups=1, output_padding=0 and dilation=1 only (the mask head's 2x2 stride-2
         layer needs nothing more).
     """
-    _check_array(x, "x", 4, "float[N, C_in, H, W]")
-    _check_array(weight, "weight", 4, "float[C_in, C_out, kH, kW]", x.dtype)
+    check_conv_inputs(x, weight, bias, "float[C_in, C_out, kH, kW]", in_axis=0, out_axis=1)
     C_in, C_out, kH, kW = weight.shape
-    if x.shape[1] != C_in:
-        raise ValueError(f"x must have C_in={C_in} channels to match weight {weight.shape}, got shape {x.shape}")
-    if bias is not None:
-        _check_array(bias, "bias", 1, "float[C_out]", x.dtype)
-        if bias.shape != (C_out,):
-            raise ValueError(f"bias must have shape ({C_out},), got {bias.shape}")
     stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
     N, _, H, W = x.shape
     Ho, Wo = (H - 1) * stride[0] - 2 * padding[0] + kH, (W - 1) * stride[1] - 2 * padding[1] + kW

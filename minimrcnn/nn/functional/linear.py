@@ -18,18 +18,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-_FLOATS = (np.float32, np.float64)
+from minimrcnn.nn.functional._checks import check_array as _check
 
 
-def _check(array, name: str, ndim: int, dims: str, dtype=None) -> None:
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array {dims}, got {type(array).__name__}")
-    if array.dtype not in _FLOATS:
-        raise TypeError(f"{name} must be float32 or float64, got {array.dtype}")
-    if dtype is not None and array.dtype != dtype:
-        raise TypeError(f"{name} must have the input's dtype {dtype}, got {array.dtype}")
-    if array.ndim != ndim:
-        raise ValueError(f"{name} must be {dims} ({ndim}-D), got shape {array.shape}")
 
 
 class LinearCache(NamedTuple):

@@ -1,5 +1,7 @@
 """Losses of Mask R-CNN: softmax cross-entropy, BCE with logits, smooth L1.
 
+Lesson: lessons/05_losses.ipynb.
+
 Each ``*_forward`` returns ``(loss, cache)``: a 0-d NumPy scalar in the input's dtype
 for reduction "mean"/"sum", or an array of per-element losses for "none". Each
 ``*_backward(dloss, cache)`` takes the upstream gradient (a scalar, or an array shaped
@@ -21,15 +23,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minimrcnn.nn.functional._checks import check_float as _check_float
+
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _check_float(op: str, name: str, x) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a numpy array, got {type(x).__name__}")
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{op}: {name} must be float32 or float64, got dtype {x.dtype}")
-    return x
 
 
 def _check_reduction(op: str, reduction: str, size: int) -> None:

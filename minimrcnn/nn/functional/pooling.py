@@ -25,15 +25,11 @@ import numba
 import numpy as np
 
 from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.nn.functional._checks import pair as _pair
 
-_FLOATS = (np.float32, np.float64)
+from minimrcnn.nn.functional._checks import FLOATS as _FLOATS
 
 
-def _pair(value, name: str, minimum: int) -> tuple[int, int]:
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or any(int(v) != v or v < minimum for v in pair):
-        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 # ----------------------------------------------------------------------------------
