@@ -136,7 +136,7 @@ def cmd_train(args) -> int:
     t0 = time.perf_counter()
     stats = trainer.evaluate(config.num_val_images)
     eval_seconds = time.perf_counter() - t0
-    trainer._log({"iter": trainer.iteration, "eval": stats})
+    trainer._log({"iter": trainer.iteration, "train_seconds": round(trainer.train_seconds, 2), "eval": stats})
     images, outputs = predict_dataset(trainer.model, _Subset(val, 8))
     class_names = getattr(val, "class_names", None)
     save_prediction_grid(os.path.join(out, "predictions.png"), images, outputs, class_names)
@@ -220,7 +220,7 @@ def cmd_predict(args) -> int:
         target = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + "_pred.png")
         from minimrcnn.data.shapes import CLASS_NAMES
 
-        names = CLASS_NAMES if len(CLASS_NAMES) == model.roi_heads.num_classes else None
+        names = CLASS_NAMES if len(CLASS_NAMES) == model.num_classes else None
         save_prediction_grid(target, [image], [output], names, columns=1, score_threshold=0.5)
         print(f"{path}: {int((output['scores'] >= 0.5).sum())} instances (score >= 0.5) -> {target}")
     return 0

@@ -53,3 +53,27 @@ def test_user_errors_are_one_line(tmp_path, capsys):
 def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "minimrcnn.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "minimrcnn" in out.stdout
+
+
+def test_predict_and_eval_on_saved_weights(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from minimrcnn.data.shapes import ShapesDataset
+    from minimrcnn.models import maskrcnn_shapes, save_weights
+
+    weights = str(tmp_path / "model.npz")
+    save_weights(maskrcnn_shapes(), weights)           # untrained: the plumbing is what is tested
+    image, _ = ShapesDataset(num_images=1, seed=3)[0]
+    Image.fromarray(image).save(tmp_path / "shape.png")
+    out_dir = tmp_path / "pred"
+    assert main(["predict", "--weights", weights, str(tmp_path / "shape.png"), "--out", str(out_dir)]) == 0
+    assert (out_dir / "shape_pred.png").stat().st_size > 0
+    assert main(["eval", "--weights", weights, "--num-images", "2", "--out", str(tmp_path / "e.json"),
+                 "--no-progress"]) == 0
+    import json
+    stats = json.load(open(tmp_path / "e.json"))
+    assert set(stats) == {"bbox", "segm"} and len(stats["bbox"]) == 12
+    assert np.isfinite(list(stats["segm"].values())).all()
+    assert main(["predict", "--weights", weights, str(tmp_path / "missing.png")]) == 2
+    assert "cannot read image" in capsys.readouterr().err

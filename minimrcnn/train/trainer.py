@@ -116,6 +116,7 @@ class Trainer:
         self.scheduler = WarmupMultiStepLR(self.optimizer, milestones=config.milestone_iters(), gamma=config.gamma,
                                            warmup_iters=config.warmup_iters, warmup_factor=config.warmup_factor)
         self.iteration = 0
+        self.train_seconds = 0.0     # time spent in train_step (this process), for AP-vs-time
         self.checkpoint_path = os.path.join(out_dir, "checkpoint.npz")
         self.metrics_path = os.path.join(out_dir, "metrics.jsonl")
 
@@ -187,9 +188,11 @@ class Trainer:
             t0 = time.perf_counter()
             losses = self.train_step()
             window.append(time.perf_counter() - t0)
+            self.train_seconds += window[-1]
             t = self.iteration
             if t % config.log_every == 0 or t == config.iters:
                 record = {"iter": t, "lr": self.optimizer.lr, "s_per_iter": float(np.median(window)),
+                          "train_seconds": round(self.train_seconds, 2),
                           **{k: float(v) for k, v in losses.items()}, "loss": float(sum(losses.values()))}
                 self._log(record)
                 window = []
@@ -197,7 +200,7 @@ class Trainer:
             bar.update(1)
             if config.eval_every and t % config.eval_every == 0 and t < config.iters:
                 stats = self.evaluate(config.num_periodic_val_images)
-                self._log({"iter": t, "eval": stats})
+                self._log({"iter": t, "train_seconds": round(self.train_seconds, 2), "eval": stats})
             if t % config.checkpoint_every == 0 or t == config.iters:
                 self.save()
         bar.close()
