@@ -86,11 +86,11 @@ def test_im2col_col2im_kernels_equal_twins(dtype):
     rng = np.random.default_rng(2)
     x = _rand(rng, (2, 3, 8, 7), dtype)
     args = ((3, 2), (2, 1), (1, 2), (1, 2), (4, 9))       # kernel, stride, padding, dilation, out size
-    cols = np.full((2, 18, 36), np.nan, dtype)             # the kernel must overwrite every entry
+    cols = np.full((18, 2, 36), np.nan, dtype)             # [K, N, P]; every entry must be written
     _im2col_kernel(cols, x, 3, 2, 2, 1, 1, 2, 1, 2, 4, 9)
-    np.testing.assert_array_equal(cols, im2col_reference(x, *args))
+    np.testing.assert_array_equal(cols.transpose(1, 0, 2), im2col_reference(x, *args))
     dx = _col2im_kernel(np.zeros_like(x), cols, 3, 2, 2, 1, 1, 2, 1, 2, 4, 9)
-    np.testing.assert_allclose(dx, col2im_reference(cols, x.shape, *args), rtol=1e-6)
+    np.testing.assert_allclose(dx, col2im_reference(cols.transpose(1, 0, 2), x.shape, *args), rtol=1e-6)
 
 
 def test_col2im_parallel_equals_serial():
@@ -98,7 +98,7 @@ def test_col2im_parallel_equals_serial():
     # because each (image, channel) plane is owned by one iteration.
     import numba
     rng = np.random.default_rng(6)
-    cols = rng.standard_normal((3, 5 * 9, 6 * 6)).astype(np.float32)
+    cols = rng.standard_normal((5 * 9, 3, 6 * 6)).astype(np.float32)     # [K, N, P]
     args = (3, 3, 1, 1, 1, 1, 1, 1, 6, 6)
     python_source = getattr(_col2im_kernel, "py_func", _col2im_kernel)     # plain function when JIT is off
     serial = numba.njit(python_source)(np.zeros((3, 5, 6, 6), np.float32), cols, *args)

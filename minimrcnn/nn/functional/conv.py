@@ -133,11 +133,13 @@ def _valid_range(out_len, in_len, kernel_offset, stride, padding):
 
 @numba.njit(cache=True, parallel=True)
 def _im2col_kernel(cols, x, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
-    """im2col writing every entry of cols (padding as explicit zeros).
+    """im2col into cols float[K, N, P] (the GEMM layout), padding as explicit zeros.
 
-    Differs from the twin: no padded copy of x; each output row is split into
-    padding / inside / padding spans up front, so the copy loop has no branch;
-    parallel over (image, channel), whose kH*kW rows of cols each iteration owns.
+    Differs from the twin: writes the transposed layout [K, N, P] (the twin returns
+    [N, K, P]); no padded copy of x; each output row is split into padding / inside /
+    padding spans up front, so the copy loop has no branch; parallel over (image,
+    channel), which owns rows c*kH*kW .. of column block n. Every write run is a
+    contiguous stretch of P values.
     """
     N, C, H, W = x.shape
     for nc in numba.prange(N * C):
@@ -154,21 +156,21 @@ def _im2col_kernel(cols, x, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
                     base = y * Wo
                     if y < y_lo or y >= y_hi:
                         for x_ in range(Wo):
-                            cols[n, row, base + x_] = 0.0
+                            cols[row, n, base + x_] = 0.0
                         continue
                     iy = y * sH - pH + i * dH
                     for x_ in range(x_lo):
-                        cols[n, row, base + x_] = 0.0
+                        cols[row, n, base + x_] = 0.0
                     for x_ in range(x_lo, x_hi):
-                        cols[n, row, base + x_] = x[n, c, iy, x_ * sW - pW + j * dW]
+                        cols[row, n, base + x_] = x[n, c, iy, x_ * sW - pW + j * dW]
                     for x_ in range(x_hi, Wo):
-                        cols[n, row, base + x_] = 0.0
+                        cols[row, n, base + x_] = 0.0
     return cols
 
 
 @numba.njit(cache=True, parallel=True)
 def _col2im_kernel(dx, cols, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
-    """col2im: add every entry of cols into the zero-initialised dx it came from.
+    """col2im from cols float[K, N, P]: add every entry into the zero-initialised dx it came from.
 
     Entries that came from padding are skipped (same spans as _im2col_kernel).
     Parallel over (image, channel) planes: all rows of cols that scatter into one
@@ -188,7 +190,7 @@ def _col2im_kernel(dx, cols, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
                 for y in range(y_lo, y_hi):
                     iy = y * sH - pH + i * dH
                     for x_ in range(x_lo, x_hi):
-                        dx[n, c, iy, x_ * sW - pW + j * dW] += cols[n, row, y * Wo + x_]
+                        dx[n, c, iy, x_ * sW - pW + j * dW] += cols[row, n, y * Wo + x_]
     return dx
 
 
@@ -202,7 +204,7 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size):
         return im2col_reference(x, kernel_size, stride, padding, dilation, out_size)
     N, C = x.shape[:2]
     buffer = np.empty((C * kernel_size[0] * kernel_size[1], N, out_size[0] * out_size[1]), dtype=x.dtype)
-    _im2col_kernel(buffer.transpose(1, 0, 2), x, *kernel_size, *stride, *padding, *dilation, *out_size)
+    _im2col_kernel(buffer, x, *kernel_size, *stride, *padding, *dilation, *out_size)
     return buffer.transpose(1, 0, 2)
 
 
@@ -229,7 +231,8 @@ def col2im(cols, in_shape, kernel_size, stride, padding, dilation, out_size):
     if reference_kernels_enabled():
         return col2im_reference(cols, in_shape, kernel_size, stride, padding, dilation, out_size)
     dx = np.zeros(in_shape, dtype=cols.dtype)
-    return _col2im_kernel(dx, cols, *kernel_size, *stride, *padding, *dilation, *out_size)
+    cols_knp = np.ascontiguousarray(cols.transpose(1, 0, 2))   # free for views of a [K, N, P] buffer
+    return _col2im_kernel(dx, cols_knp, *kernel_size, *stride, *padding, *dilation, *out_size)
 
 
 # ----------------------------------------------------------------------------------
@@ -238,9 +241,10 @@ def col2im(cols, in_shape, kernel_size, stride, padding, dilation, out_size):
 class Conv2dCache(NamedTuple):
     """What conv2d_backward needs.
 
-    cols are recomputed from x in the backward rather than stored: im2col costs a
-    few percent of the three GEMMs, while storing cols would hold kH*kW copies of
-    every conv input of the network until its backward.
+    The unfolded columns are kept for the backward's dweight GEMM rather than
+    recomputed: im2col is memory-bound, and on the mask head (hundreds of 14x14 RoIs)
+    unfolding twice cost more than all three GEMMs. The price is kH*kW copies of each
+    conv input held until its backward (e.g. 58 MB per mask-head conv at 128 RoIs).
     """
     x: np.ndarray            # float[N, C_in, H, W], contiguous
     weight: np.ndarray       # float[C_out, C_in, kH, kW], contiguous
@@ -249,6 +253,7 @@ class Conv2dCache(NamedTuple):
     padding: tuple
     dilation: tuple
     out_size: tuple          # (Ho, Wo)
+    cols: np.ndarray         # float[K, N*P], the forward's GEMM operand (None for an empty batch)
 
 
 def _is_pointwise(kernel_size, stride, padding, dilation) -> bool:
@@ -292,13 +297,13 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
     x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
     if N == 0:
         out = np.zeros((0, C_out, Ho, Wo), dtype=x.dtype)
-        return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo))
+        return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), None)
     cols = gemm_columns(_unfold(x, (kH, kW), stride, padding, dilation, (Ho, Wo)))   # [K, N*P]
     # [C_out, K] @ [K, N*P] -> [C_out, N*P]: one BLAS GEMM for the whole batch
     out = batch_major(weight.reshape(C_out, -1) @ cols, N, (Ho, Wo))                # [N, C_out, Ho, Wo]
     if bias is not None:
         out += bias[None, :, None, None]
-    cache = Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo))
+    cache = Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), cols)
     return out, cache
 
 
@@ -325,7 +330,7 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
         return (np.zeros_like(x) if need_input_grad else None), np.zeros_like(weight), dbias
     kernel_size = (kH, kW)
     dout_matrix = channel_major(dout)                                   # [C_out, N*P]
-    cols = gemm_columns(_unfold(x, kernel_size, cache.stride, cache.padding, cache.dilation, cache.out_size))
+    cols = cache.cols                                                   # [K, N*P]
     # dweight = dout_matrix @ cols.T : [C_out, N*P] @ [N*P, K], summed over the batch by the GEMM
     dweight = (dout_matrix @ cols.T).reshape(weight.shape)
     dbias = dout_matrix.sum(axis=1) if cache.has_bias else None
