@@ -136,9 +136,12 @@ class GeneralizedRCNNTransform:
             raise ValueError(f"images[{i}]: a float image must be [3, H, W], got shape {image.shape}")
         if image.shape[1] < 1 or image.shape[2] < 1:
             raise ValueError(f"images[{i}]: empty image of shape {image.shape}")
-        if not np.all(np.isfinite(image)) or image.min() < 0 or image.max() > 1:
+        if not np.all(np.isfinite(image)):
             raise ValueError(f"images[{i}]: float values must be finite and in [0, 1], "
-                             f"got range [{np.nanmin(image)}, {np.nanmax(image)}]")
+                             f"got {int(np.count_nonzero(~np.isfinite(image)))} NaN/inf values")
+        if image.min() < 0 or image.max() > 1:
+            raise ValueError(f"images[{i}]: float values must be finite and in [0, 1], "
+                             f"got range [{image.min()}, {image.max()}]")
         return image
 
     def check_target(self, target, i: int, image_hw) -> dict:

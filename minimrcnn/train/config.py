@@ -8,7 +8,7 @@ import dataclasses
 @dataclasses.dataclass
 class TrainConfig:
     preset: str = "shapes"          # model preset; only the tiny-shapes preset trains on CPU in minutes
-    iters: int = 1500               # SGD iterations (one batch each)
+    iters: int = 1200               # SGD iterations (one batch each)
     batch_size: int = 4             # images per iteration
     lr: float = 0.02                # base learning rate
     momentum: float = 0.9           # SGD momentum

@@ -16,8 +16,9 @@ def test_quick_training_run_learns(tmp_path):
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
     assert last < 0.5 * first, (first, last)
     summary = json.load(open(os.path.join(out, "summary.json")))
-    assert summary["iterations"] == 120
-    # Floors well below what seed 0 reaches (measured: see the closing assert message),
-    # so the test checks that learning happened, not an exact number.
-    assert summary["bbox"]["AP50"] > 0.05, summary["bbox"]
-    assert summary["segm"]["AP50"] > 0.05, summary["segm"]
+    assert summary["iterations"] == 300
+    # Measured with seed 0 on 2 cores: mean loss 1.32 -> 0.50, AP50 0.33 (bbox) and 0.32
+    # (segm) on the 50 held-out images; an untrained model scores ~0. The floors are half
+    # of that, so the test checks that learning happened, not an exact number.
+    assert summary["bbox"]["AP50"] > 0.15, summary["bbox"]
+    assert summary["segm"]["AP50"] > 0.15, summary["segm"]
