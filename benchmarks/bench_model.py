@@ -5,6 +5,8 @@ torch is importable):
 
 * shapes preset training iteration, batch 4 at 128 x 128 (median s/iter), with the peak
   RSS of a separate process doing the same (``resource.getrusage``);
+* the same iteration in fresh processes with glibc's default allocator thresholds and
+  with ``minimrcnn.config.keep_freed_memory()`` (page faults per step, peak RSS);
 * per-stage time of that iteration: backbone body, FPN, RPN, RoI box branch, mask
   branch, and the backward of each (the forward stages plus backward add up to the step);
 * shapes preset inference per image;
@@ -155,6 +157,31 @@ def _rss_worker(which: str) -> None:
     print(json.dumps({"peak_rss_mb": _peak_rss_kb() / 1024}))
 
 
+def step_in_fresh_process(keep_freed: bool, repeats: int) -> dict | None:
+    """Median ms, minor page faults per step and peak RSS of the shapes training step in a
+    fresh process, with glibc's defaults or with ``config.keep_freed_memory()`` (as the CLI)."""
+    try:
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--step", "keep" if keep_freed else "default",
+                              str(repeats)], capture_output=True, text=True, timeout=900, check=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+    except Exception:
+        return None
+
+
+def _step_worker(mode: str, repeats: int) -> None:
+    from minimrcnn import config
+    from minimrcnn.models import maskrcnn_shapes
+    applied = config.keep_freed_memory() if mode == "keep" else False
+    samples = shapes_batch(4)
+    model = maskrcnn_shapes().train()
+    step = ours_train_step(model, [s[0] for s in samples], [s[1] for s in samples])
+    step()
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    ms = median_ms(step, repeats=repeats, warmup=0)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / repeats
+    print(json.dumps({"ms": ms, "faults_per_step": faults, "peak_rss_mb": _peak_rss_kb() / 1024, "applied": applied}))
+
+
 def _peak_rss_kb() -> float:
     """VmHWM of this process. ru_maxrss would do, but Linux carries it over from the
     parent through fork + exec, so a child spawned by a big parent reports the parent's peak."""
@@ -198,6 +225,14 @@ def run(ctx) -> list:
     numba.set_num_threads(previous)
     rows.append(Row("shapes train iteration, 1 Numba thread", "batch 4, 128x128", ms1,
                     ref_name="torchvision" if ref_ms else "", ref_ms=ref_ms))
+    # glibc's defaults against keep_freed_memory() (what the minimrcnn command sets), each
+    # in a fresh process since the setting is process-wide and cannot be undone
+    default, keep = step_in_fresh_process(False, repeats), step_in_fresh_process(True, repeats)
+    if default and keep:
+        for label, r, ref in (("glibc defaults", default, None), ("keep_freed_memory()", keep, default)):
+            rows.append(Row(f"shapes train iteration, fresh process, {label}", "batch 4, 128x128", r["ms"],
+                            ref_name="glibc defaults" if ref else "", ref_ms=ref["ms"] if ref else None,
+                            note=f"{r['faults_per_step']:.0f} page faults/step, peak RSS {r['peak_rss_mb']:.0f} MB"))
     rows += stage_rows(maskrcnn_shapes().train(), images, targets, repeats=max(1, repeats // 2))
 
     # -- inference per image -----------------------------------------------------------
@@ -229,3 +264,5 @@ def run(ctx) -> list:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--rss":
         _rss_worker(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "--step":
+        _step_worker(sys.argv[2], int(sys.argv[3]))

@@ -37,6 +37,7 @@ def cmd_info(args) -> int:
     print(f"numba JIT disabled (NUMBA_DISABLE_JIT): {config.jit_disabled()}")
     print(f"kernels: {'reference twins' if config.reference_kernels_enabled() else 'numba'} (MINIMRCNN_KERNELS)")
     print(f"numba cache: {cache_dir}")
+    print(f"glibc keeps freed memory for reuse (MINIMRCNN_KEEP_FREED_MEMORY): {config.keep_freed_memory()}")
     return 0
 
 
@@ -320,6 +321,9 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from minimrcnn import config
+
+    config.keep_freed_memory()  # fewer page faults per step; this process only (config docstring)
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:
