@@ -22,10 +22,7 @@ KERNEL = re.compile(r"^_([a-z][a-z0-9_]*)_kernel$")
 def _module_names():
     names = []
     for package_name in PACKAGES:
-        try:
-            package = importlib.import_module(package_name)
-        except ImportError:                       # the package itself is not importable yet
-            continue
+        package = importlib.import_module(package_name)
         names += [f"{package_name}.{info.name}" for info in pkgutil.iter_modules(package.__path__)
                   if not info.name.startswith("_")]
     return names

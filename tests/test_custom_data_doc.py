@@ -21,12 +21,7 @@ def shapes_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained_run(shapes_folder, tmp_path_factory):
-    """train --iters 2 on the folder (validated on itself); skipped if the model is not available."""
-    try:
-        from minimrcnn.models import maskrcnn_shapes  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"minimrcnn.models.maskrcnn_shapes is not available yet ({exc}): "
-                    "the train/predict part of the workflow needs the model")
+    """train --iters 2 on the folder (validated on itself)."""
     out = str(tmp_path_factory.mktemp("custom_run") / "run")
     status = main(["train", "--coco", shapes_folder, "--val-coco", shapes_folder, "--iters", "2",
                    "--num-val-images", "4", "--out", out, "--no-progress"])

@@ -2,10 +2,9 @@
 
 import pathlib
 
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 LESSONS = sorted((pathlib.Path(__file__).parent.parent / "lessons").glob("*.ipynb"))
 

@@ -221,10 +221,7 @@ def test_shapes_preset_counts():
 
 
 def shapes_images(num, seed):
-    try:
-        from minimrcnn.data.shapes import ShapesDataset
-    except ImportError:  # pragma: no cover - the data package is written by another engineer
-        pytest.skip("minimrcnn.data.shapes not available")
+    from minimrcnn.data.shapes import ShapesDataset
     data = ShapesDataset(num, seed=seed)
     return [data[i] for i in range(num)]
 
