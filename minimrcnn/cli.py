@@ -24,16 +24,16 @@ def cmd_info(args) -> int:
     from minimrcnn import config
 
     try:
-        numba.njit(lambda: 0)()  # initialise the threading layer so it can be reported
+        num_threads = numba.get_num_threads()    # starts the thread pool, so the layer is known
         threading_layer = numba.threading_layer()
     except Exception as exc:  # pragma: no cover - depends on the install
-        threading_layer = f"unavailable ({exc})"
+        threading_layer, num_threads = f"unavailable ({exc})", "?"
     cache_dir = os.environ.get("NUMBA_CACHE_DIR") or "beside each module, in __pycache__ (NUMBA_CACHE_DIR unset)"
     print(f"minimrcnn {minimrcnn.__version__}")
     print(f"python {sys.version.split()[0]}")
     print(f"numpy {np.__version__}")
     print(f"numba {numba.__version__}")
-    print(f"numba threading layer: {threading_layer}, threads: {numba.get_num_threads()}")
+    print(f"numba threading layer: {threading_layer}, threads: {num_threads}")
     print(f"numba JIT disabled (NUMBA_DISABLE_JIT): {config.jit_disabled()}")
     print(f"kernels: {'reference twins' if config.reference_kernels_enabled() else 'numba'} (MINIMRCNN_KERNELS)")
     print(f"numba cache: {cache_dir}")

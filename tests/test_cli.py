@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -17,8 +18,18 @@ def test_version(capsys):
 def test_info_reports_setup(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    for field in ("numpy", "numba", "threading layer", "JIT disabled", "numba cache"):
+    for field in ("numpy", "numba", "threading layer", "JIT disabled", "numba cache", "keeps freed memory"):
         assert field in out
+
+
+
+def test_info_names_the_threading_layer_in_a_fresh_process():
+    # A fresh process has not started Numba's thread pool yet; info starts it, so it names
+    # the layer minimrcnn selects (workqueue) rather than "unavailable"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    out = subprocess.run([sys.executable, "-m", "minimrcnn.cli", "info"], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    assert "numba threading layer: workqueue, threads: " in out, out
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["predict"], ["shapes", "export"], ["convert"], ["info"]])
