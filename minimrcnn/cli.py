@@ -192,7 +192,9 @@ def cmd_predict(args) -> int:
     from minimrcnn.viz.draw import save_prediction_grid
 
     model = _load_model(args.weights)
-    model.roi_heads.score_thresh = args.score_threshold
+    # results JSON: every detection above 0.05, as torchvision; overlays: only confident ones
+    threshold = args.score_threshold if args.score_threshold is not None else (0.05 if args.coco else 0.5)
+    model.roi_heads.score_thresh = threshold
     if args.coco:
         from minimrcnn.data.coco import CocoDataset
         from minimrcnn.eval.results import results_from_predictions
@@ -222,8 +224,9 @@ def cmd_predict(args) -> int:
         from minimrcnn.data.shapes import CLASS_NAMES
 
         names = CLASS_NAMES if len(CLASS_NAMES) == model.num_classes else None
-        save_prediction_grid(target, [image], [output], names, columns=1, score_threshold=0.5)
-        print(f"{path}: {int((output['scores'] >= 0.5).sum())} instances (score >= 0.5) -> {target}")
+        save_prediction_grid(target, [image], [output], names, columns=1, score_threshold=threshold)
+        shown = int((output["scores"] >= threshold).sum())
+        print(f"{path}: {shown} instance{'' if shown == 1 else 's'} drawn (score >= {threshold:g}) -> {target}")
     return 0
 
 
@@ -295,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files")
     p.add_argument("--coco", metavar="DIR", help="predict a COCO folder into one results JSON")
     p.add_argument("--out", help="output folder for overlays / results JSON path")
-    p.add_argument("--score-threshold", type=float, default=0.05, help="keep detections above (default: 0.05)")
+    p.add_argument("--score-threshold", type=float, default=None,
+                   help="keep detections scoring above this (default: 0.05 for --coco results, as torchvision; "
+                        "0.5 for overlays)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)
 

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -88,3 +89,26 @@ def test_predict_and_eval_on_saved_weights(tmp_path, capsys):
     assert np.isfinite(list(stats["segm"].values())).all()
     assert main(["predict", "--weights", weights, str(tmp_path / "missing.png")]) == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+def test_predict_score_thresholds(tmp_path, capsys):
+    # Results JSON keeps every detection above 0.05 (torchvision's default) unless told
+    # otherwise; overlays draw only scores >= 0.5 by default.
+    from minimrcnn import save_weights
+    from minimrcnn.models import maskrcnn_shapes
+
+    weights, folder = str(tmp_path / "model.npz"), str(tmp_path / "coco")
+    save_weights(maskrcnn_shapes(), weights)        # untrained: class scores near 1/4
+    assert main(["shapes", "export", folder, "--num-images", "2", "--seed", "0"]) == 0
+    scores = {}
+    for threshold in (None, 0.3):
+        out = str(tmp_path / f"results_{threshold}.json")
+        extra = [] if threshold is None else ["--score-threshold", str(threshold)]
+        assert main(["predict", "--weights", weights, "--coco", folder, "--out", out, "--no-progress"] + extra) == 0
+        scores[threshold] = [r["score"] for r in json.load(open(out))]
+    assert scores[None] and min(scores[None]) > 0.05
+    assert all(s > 0.3 for s in scores[0.3]) and len(scores[0.3]) < len(scores[None])
+    image = os.path.join(folder, "images", sorted(os.listdir(os.path.join(folder, "images")))[0])
+    capsys.readouterr()
+    assert main(["predict", "--weights", weights, image, "--out", str(tmp_path / "overlays")]) == 0
+    assert "drawn (score >= 0.5)" in capsys.readouterr().out
