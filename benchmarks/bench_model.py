@@ -4,7 +4,7 @@ Rows (ratios against torchvision's identical network measured in the same run, w
 torch is importable):
 
 * shapes preset training iteration, batch 4 at 128 x 128 (median s/iter), with the peak
-  RSS of a separate process doing the same (``resource.getrusage``);
+  RSS of a fresh process doing the same (VmHWM);
 * the same iteration in fresh processes with glibc's default allocator thresholds and
   with ``minimrcnn.config.keep_freed_memory()`` (page faults per step, peak RSS);
 * per-stage time of that iteration: backbone body, FPN, RPN, RoI box branch, mask
@@ -131,27 +131,23 @@ def torch_train_step(torch, model, images, targets):
     return step
 
 
-def peak_rss_mb(which: str) -> float | None:
-    """Peak RSS (MB) of a fresh process doing 3 shapes training steps (ours or torch)."""
+def torch_peak_rss_mb() -> float | None:
+    """Peak RSS (MB) of a fresh process doing 3 shapes training steps with torchvision
+    (ours comes from step_in_fresh_process)."""
     try:
-        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss", which], capture_output=True,
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss-torch"], capture_output=True,
                              text=True, timeout=600, check=True).stdout
         return float(json.loads(out.strip().splitlines()[-1])["peak_rss_mb"])
     except Exception:
         return None
 
 
-def _rss_worker(which: str) -> None:
+def _torch_rss_worker() -> None:
+    import torch
+    import torchvision
     samples = shapes_batch(4)
-    if which == "torch":
-        import torch
-        import torchvision
-        model = torchvision_shapes(torch, torchvision).train()
-        step = torch_train_step(torch, model, *torch_inputs(torch, samples))
-    else:
-        from minimrcnn.models import maskrcnn_shapes
-        model = maskrcnn_shapes().train()
-        step = ours_train_step(model, [s[0] for s in samples], [s[1] for s in samples])
+    model = torchvision_shapes(torch, torchvision).train()
+    step = torch_train_step(torch, model, *torch_inputs(torch, samples))
     for _ in range(3):
         step()
     print(json.dumps({"peak_rss_mb": _peak_rss_kb() / 1024}))
@@ -210,7 +206,11 @@ def run(ctx) -> list:
         torch_model = torchvision_shapes(ctx.torch, ctx.torchvision).train()
         t_images, t_targets = torch_inputs(ctx.torch, samples)
         ref_ms = median_ms(torch_train_step(ctx.torch, torch_model, t_images, t_targets), repeats=repeats, warmup=1)
-    rss, rss_torch = peak_rss_mb("ours"), (peak_rss_mb("torch") if ctx.torch is not None else None)
+    # fresh processes: glibc's defaults against keep_freed_memory() (what the minimrcnn
+    # command sets), since the setting is process-wide and cannot be undone
+    default, keep = step_in_fresh_process(False, repeats), step_in_fresh_process(True, repeats)
+    rss = default["peak_rss_mb"] if default else None
+    rss_torch = torch_peak_rss_mb() if ctx.torch is not None else None
     note = f"peak RSS {rss:.0f} MB" if rss else ""
     if rss_torch:
         note += f" (torchvision {rss_torch:.0f} MB)"
@@ -225,9 +225,6 @@ def run(ctx) -> list:
     numba.set_num_threads(previous)
     rows.append(Row("shapes train iteration, 1 Numba thread", "batch 4, 128x128", ms1,
                     ref_name="torchvision" if ref_ms else "", ref_ms=ref_ms))
-    # glibc's defaults against keep_freed_memory() (what the minimrcnn command sets), each
-    # in a fresh process since the setting is process-wide and cannot be undone
-    default, keep = step_in_fresh_process(False, repeats), step_in_fresh_process(True, repeats)
     if default and keep:
         for label, r, ref in (("glibc defaults", default, None), ("keep_freed_memory()", keep, default)):
             rows.append(Row(f"shapes train iteration, fresh process, {label}", "batch 4, 128x128", r["ms"],
@@ -262,7 +259,7 @@ def run(ctx) -> list:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--rss":
-        _rss_worker(sys.argv[2])
+    if len(sys.argv) == 2 and sys.argv[1] == "--rss-torch":
+        _torch_rss_worker()
     elif len(sys.argv) == 4 and sys.argv[1] == "--step":
         _step_worker(sys.argv[2], int(sys.argv[3]))

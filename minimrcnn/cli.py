@@ -37,7 +37,7 @@ def cmd_info(args) -> int:
     print(f"numba JIT disabled (NUMBA_DISABLE_JIT): {config.jit_disabled()}")
     print(f"kernels: {'reference twins' if config.reference_kernels_enabled() else 'numba'} (MINIMRCNN_KERNELS)")
     print(f"numba cache: {cache_dir}")
-    print(f"glibc keeps freed memory for reuse (MINIMRCNN_KEEP_FREED_MEMORY): {config.keep_freed_memory()}")
+    print(f"glibc keeps freed memory for reuse (MINIMRCNN_KEEP_FREED_MEMORY): {config.freed_memory_kept()}")
     return 0
 
 

@@ -24,10 +24,11 @@ Memory: glibc hands every freed block above its mmap threshold (at most 32 MB by
 default) back to the kernel, and the next allocation of that size is mapped afresh:
 page faults, and the kernel zeroing every page. A training step allocates and frees
 hundreds of MB of short-lived arrays (im2col columns of the mask head are 58 MB each),
-so with the defaults a mature tiny-shapes step took about 8400 page faults.
+so with the defaults a tiny-shapes training step takes about 8000 page faults.
 ``keep_freed_memory()`` raises glibc's thresholds so freed memory stays in the process
-and is reused (0 faults per step after the first). It is process-wide, so the library
-never calls it on import; the ``minimrcnn`` command does, for its own process.
+and is reused (about 150 faults per step; ``benchmarks/bench_model.py``, "fresh process"
+rows). It is process-wide, so the library never calls it on import; the ``minimrcnn``
+command does, for its own process.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def jit_disabled() -> bool:
 
 _M_TRIM_THRESHOLD = -1      # glibc's mallopt parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3
+_freed_memory_kept = False  # set once keep_freed_memory() has been applied in this process
 
 
 def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
@@ -113,4 +115,11 @@ def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     limit = int(min(limit_bytes, 2**31 - 1))
     # mallopt returns 1 on success, 0 when glibc rejects the value
-    return bool(mallopt(_M_MMAP_THRESHOLD, limit)) and bool(mallopt(_M_TRIM_THRESHOLD, limit))
+    global _freed_memory_kept
+    _freed_memory_kept = bool(mallopt(_M_MMAP_THRESHOLD, limit)) and bool(mallopt(_M_TRIM_THRESHOLD, limit))
+    return _freed_memory_kept
+
+
+def freed_memory_kept() -> bool:
+    """``True`` when ``keep_freed_memory()`` has been applied in this process."""
+    return _freed_memory_kept

@@ -23,7 +23,6 @@ def test_info_reports_setup(capsys):
         assert field in out
 
 
-
 def test_info_names_the_threading_layer_in_a_fresh_process():
     # A fresh process has not started Numba's thread pool yet; info starts it, so it names
     # the layer minimrcnn selects (workqueue) rather than "unavailable"

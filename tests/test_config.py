@@ -16,6 +16,7 @@ import resource, sys
 import numpy as np
 from minimrcnn import config
 applied = config.keep_freed_memory() if sys.argv[1] == "keep" else False
+assert config.freed_memory_kept() == applied     # what `minimrcnn info` reports
 np.ones(16 << 20, np.float32)                    # first touch is paid either way
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):
