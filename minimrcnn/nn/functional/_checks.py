@@ -8,10 +8,16 @@ import numpy as np
 FLOATS = (np.float32, np.float64)
 
 
-def check_float(op: str, name: str, x) -> np.ndarray:
-    """x must be a float32/float64 ndarray."""
+def check_ndarray(op: str, name: str, x) -> np.ndarray:
+    """x must be a numpy array (any dtype)."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{op}: {name} must be a numpy array, got {type(x).__name__}")
+    return x
+
+
+def check_float(op: str, name: str, x) -> np.ndarray:
+    """x must be a float32/float64 ndarray."""
+    check_ndarray(op, name, x)
     if x.dtype not in FLOATS:
         raise TypeError(f"{op}: {name} must be float32 or float64, got dtype {x.dtype}")
     return x

@@ -11,18 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-
-def _check_array(op: str, name: str, x) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a numpy array, got {type(x).__name__}")
-    return x
-
-
-def _check_dout(op: str, dout, shape: tuple) -> np.ndarray:
-    _check_array(op, "dout", dout)
-    if dout.shape != shape:
-        raise ValueError(f"{op}: dout must have the forward output's shape {shape}, got {dout.shape}")
-    return dout
+from minimrcnn.nn.functional._checks import check_dout as _check_dout
+from minimrcnn.nn.functional._checks import check_ndarray as _check_array
 
 
 # -- add --------------------------------------------------------------------------
