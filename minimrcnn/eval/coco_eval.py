@@ -1,6 +1,6 @@
 """COCO detection metrics (AP, AR) for boxes and masks, a re-reading of pycocotools' COCOeval.
 
-Lesson: lessons/08_evaluation.ipynb.
+Lesson: lessons/09_evaluation.ipynb.
 
 The protocol in a few lines:
   * For every image and category, detections are sorted by score (a stable

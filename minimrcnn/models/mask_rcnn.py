@@ -1,6 +1,6 @@
 """MaskRCNN: the whole pipeline, forward in pipeline order and backward in exact reverse.
 
-Lesson: lessons/07_inspect_a_model.ipynb (``inspect`` and the gradient walk).
+Lesson: lessons/08_inspect_a_model.ipynb (``inspect`` and the gradient walk).
 
     images --transform--> batch --backbone (ResNet + FPN)--> features P2..P6
         --rpn--> proposals --roi_heads (box + mask branches)--> detections --postprocess-->

@@ -99,8 +99,8 @@ class Trainer:
 
     Files written: ``checkpoint.npz`` (weights + optimizer + iteration + config) and
     ``metrics.jsonl`` (one JSON object per logged iteration and per evaluation). The
-    ``minimrcnn train`` command adds ``model.npz`` and the figures. Lesson 06
-    (``lessons/06_train_tiny_shapes.ipynb``) walks through a run.
+    ``minimrcnn train`` command adds ``model.npz`` and the figures. Lesson 07
+    (``lessons/07_train_tiny_shapes.ipynb``) walks through a run.
     """
 
     def __init__(self, config: TrainConfig, out_dir: str, progress: bool = True):
