@@ -274,38 +274,3 @@ def test_overfit_two_shapes_images(one_numba_thread):
             same = np.where(out["labels"] == target["labels"][g])[0]
             best = max((mask_iou(out["masks"][d, 0] > 0.5, gt_mask) for d in same), default=0.0)
             assert best > 0.8, (g, best)
-
-
-APPENDIX = "/work/shared/reference/torchvision-semantics.md"
-
-
-def appendix_keys():
-    """(key, shape) pairs of the semantics doc's Appendix A, or None when the doc is absent."""
-    if not os.path.exists(APPENDIX):
-        return None
-    text = open(APPENDIX).read().split("## Appendix A", 1)[-1]
-    pairs = []
-    for line in text.splitlines():
-        parts = line.strip().split(" ")
-        if len(parts) == 2 and parts[1].startswith("(") and "." in parts[0]:
-            shape = tuple(int(v) for v in parts[1].strip("(),").split(",") if v)
-            pairs.append((parts[0], shape))
-    return pairs
-
-
-@pytest.mark.parametrize("norm, num_keys", [("frozen_bn", 307), ("bn", 360)])
-def test_resnet50_state_dict_keys(norm, num_keys):
-    from minimrcnn.models import maskrcnn_resnet50_fpn
-    state = maskrcnn_resnet50_fpn(norm=norm).state_dict()
-    assert len(state) == num_keys
-    params = sum(p.data.size for p in maskrcnn_resnet50_fpn(norm=norm).parameters())
-    if norm == "frozen_bn":
-        assert params == 44_401_393  # FrozenBN arrays are buffers, as in torchvision
-        expected = appendix_keys()
-        if expected:
-            assert [(k, tuple(v.shape)) for k, v in state.items()] == expected
-    else:
-        assert params == 44_401_393 + 53_120  # plus BatchNorm2d's trainable weight and bias
-        counters = [k for k in state if k.endswith("num_batches_tracked")]
-        assert len(counters) == 53 and state[counters[0]].dtype == np.int64
-    assert all(v.dtype == np.float32 for k, v in state.items() if not k.endswith("num_batches_tracked"))
