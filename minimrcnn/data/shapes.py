@@ -1,6 +1,6 @@
 """The tiny-shapes dataset: squares, circles and triangles painted on a plain background.
 
-Spec: docs/shapes-preset (the "tiny-shapes preset"). Every sample is drawn from its
+Spec: docs/shapes-preset.md (the "tiny-shapes preset"). Every sample is drawn from its
 own random generator `np.random.default_rng([seed, i])`, so sample i of a set
 depends only on (seed, i): no state is carried between samples, any index can be
 generated first, and a training run can be resumed exactly.

@@ -72,7 +72,7 @@ def maskrcnn_resnet50_fpn(num_classes: int = 91, norm: str = "frozen_bn", seed: 
 
 
 def maskrcnn_shapes(num_classes: int = 4, seed: int = 0) -> MaskRCNN:
-    """The tiny preset of docs (shapes-preset.md): ResNet-18-like GN(4) body 16..128, FPN 64.
+    """The tiny preset of docs/shapes-preset.md: ResNet-18-like GN(4) body 16..128, FPN 64.
 
     102 state_dict keys, about 1.94 M parameters, 128 x 128 input.
     """

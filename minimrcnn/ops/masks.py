@@ -9,7 +9,7 @@ map to 30 x 30 with zeros (so the edge fades out instead of being cut), grow the
 30/28 to match, round the box to whole pixels (truncation toward zero, inclusive end),
 resize bilinearly (align_corners=False) and paste it, clipped to the image.
 Example: box (10.0, 20.0, 38.0, 48.0), side 28 -> expanded side 30 around centre
-(24, 34): (9, 19, 39, 49) -> a 31 x 31 paste. Semantics: torchvision-semantics.md sec. 10.
+(24, 34): (9, 19, 39, 49) -> a 31 x 31 paste. Semantics: docs/torchvision-parity.md sec. 10.
 
 Shape shorthand: G GT masks of an image, R RoIs, M mask size (28), D detections,
 H, W image size.

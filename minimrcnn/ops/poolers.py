@@ -3,7 +3,7 @@
 A box of side sqrt(w*h) = 224 pixels is pooled from level k0 = 4 (stride 16); each halving
 of the side moves one level finer: k = floor(4 + log2(sqrt(area) / 224) + 1e-6), clamped
 to the levels present ('0'..'3' = strides 4..32 = k 2..5). Example: a 112 x 112 box gives
-k = 3 (stride 8), a 111.99 one gives k = 2. Semantics: torchvision-semantics.md sec. 9.
+k = 3 (stride 8), a 111.99 one gives k = 2. Semantics: docs/torchvision-parity.md sec. 9.
 
 Shape shorthand: N images, C channels, H_l, W_l size of level l, L levels, R RoIs (all
 images' boxes concatenated), P pooled size.

@@ -13,7 +13,7 @@ has its samples centred in those pixels (x = 0 maps to -0.5 + ...); ``aligned=Fa
 (torchvision's default and what Mask R-CNN uses) does not shift, and forces every RoI
 to be at least 1 x 1 cell.
 
-The semantics are exactly torchvision's C++ kernel (torchvision-semantics.md sec. 1):
+The semantics are exactly torchvision's C++ kernel (docs/torchvision-parity.md sec. 1):
 the sample coordinate is ``y = (y1 + ph * bin_h) + ((iy + 0.5) * bin_h) / gh``, samples
 outside the inclusive range [-1, H] x [-1, W] give 0 (and still count in the mean),
 samples in (-1, 0] snap to 0 and samples >= H-1 snap to H-1.

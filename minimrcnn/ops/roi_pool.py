@@ -9,7 +9,7 @@ RoIPool rounds the end to cell 21 and, with torchvision's inclusive end, pools 2
 in 7 bins of 22/7 = 3.14 cells each, floored and ceiled to whole cells. RoIAlign keeps
 20.78 / 7 = 2.97 (roi_align.py).
 
-Semantics are torchvision's C++ kernel (torchvision-semantics.md sec. 2): empty bins give
+Semantics are torchvision's C++ kernel (docs/torchvision-parity.md sec. 2): empty bins give
 0 with argmax -1; the max scans rows then columns starting from -FLT_MAX and keeps the
 FIRST strictly greater value, so ties go to the earliest pixel.
 

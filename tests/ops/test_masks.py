@@ -1,4 +1,4 @@
-"""Mask targets (project_masks_on_boxes) and mask pasting (paste_masks_in_image), sec. 10."""
+"""project_masks_on_boxes and paste_masks_in_image (docs/torchvision-parity.md sec. 10)."""
 
 import os
 import subprocess

@@ -31,7 +31,7 @@ def both(fn, *args):
     return a, b
 
 
-# -- known answers (semantics doc sections 3 and 15) -------------------------------------
+# -- known answers (docs/torchvision-parity.md secs. 3 and 14) ----------------------
 def test_three_identical_boxes_equal_scores_keep_lowest_index():
     boxes = np.array([[0, 0, 10, 10]] * 3, dtype=np.float32)
     for keep in both(nms, boxes, np.array([0.5, 0.5, 0.5], np.float32), 0.5):

@@ -1,4 +1,4 @@
-"""LevelMapper and MultiScaleRoIAlign (torchvision-semantics.md sec. 9)."""
+"""LevelMapper and MultiScaleRoIAlign (docs/torchvision-parity.md sec. 9)."""
 
 import numba
 import numpy as np

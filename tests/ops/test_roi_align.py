@@ -1,4 +1,4 @@
-"""RoIAlign: known answers (torchvision-semantics.md sec. 15), twin == kernel, gradients,
+"""RoIAlign: known answers (docs/torchvision-parity.md sec. 14), twin == kernel, gradients,
 determinism, invariances, edge cases and bad inputs."""
 
 import os
