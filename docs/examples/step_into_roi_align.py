@@ -17,7 +17,7 @@ import sys
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn import reference_kernels_enabled
 from minimrcnn.ops.roi_align import roi_align
 
 if not numba.config.DISABLE_JIT:
