@@ -6,6 +6,7 @@ a tracked file names an absolute path of the machine it was written on, a folder
 the checkout, or a Markdown file that the repository does not contain.
 """
 
+import ast
 import os
 import re
 import subprocess
@@ -98,3 +99,42 @@ def test_the_checks_catch_what_they_are_for():
     assert resolves("shapes-preset.md", "minimrcnn/data/shapes.py", files, basenames)
     assert resolves("../docs/roi_align.md", "lessons/01.ipynb", files, basenames)
     assert not resolves("style.md", "lessons/02.ipynb", files, basenames)
+
+
+def known_answer_rows(doc, title):
+    """Cells of the table after the line starting with `title` in the parity doc's sec. 14."""
+    section = doc.split("## 14. Known-answer vectors", 1)[1].split("\n## ", 1)[0]
+    table = section.split(title, 1)[1].split("\n\n", 2)[1]
+    rows = [line.strip("|").split(" | ") for line in table.splitlines()[2:]]
+    return [[cell.strip() for cell in row] for row in rows]
+
+
+def leading_literal(cell):
+    """The Python literal a table cell starts with: '[[0, 0], [0, 0]] (note)' -> [[0, 0], [0, 0]]."""
+    depth = 0
+    for i, ch in enumerate(cell):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if depth == 0:
+            return ast.literal_eval(cell[:i + 1])
+    raise ValueError(cell)
+
+
+def test_known_answer_tables_are_the_vectors_the_tests_assert(texts):
+    from tests.ops import test_roi_align, test_roi_pool
+    doc = dict(texts)["docs/torchvision-parity.md"]
+    align = [(leading_literal(r[0]), int(r[1]), float(r[2]), int(r[3]), r[4] == "True",
+              leading_literal(r[5])) for r in known_answer_rows(doc, "**roi_align**")]
+    assert align == [(tuple(roi), out, scale, sr, aligned, expected)
+                     for roi, out, scale, sr, aligned, expected in test_roi_align.KNOWN]
+    pool = []
+    for r in known_answer_rows(doc, "**roi_pool**"):
+        out = int(r[0].split("), ")[1][0]) if "output" in r[0] else 2
+        scale = float(r[0].rsplit("scale ", 1)[1]) if "scale" in r[0] else 1.0
+        pool.append((leading_literal(r[0]), out, scale, leading_literal(r[1])))
+    assert pool == [(tuple(roi), out, scale, expected) for roi, out, scale, expected in test_roi_pool.KNOWN]
+    np_grad = test_roi_align.GRAD_EXAMPLE.tolist()
+    block = doc.split("The\ngradient by rows:", 1)[1].split("\n\n", 2)[1]
+    assert [[float(v) for v in re.findall(r"\d+(?:\.\d+)?", line)] for line in block.splitlines()] == np_grad
