@@ -3,7 +3,8 @@
 A box of side sqrt(w*h) = 224 pixels is pooled from level k0 = 4 (stride 16); each halving
 of the side moves one level finer: k = floor(4 + log2(sqrt(area) / 224) + 1e-6), clamped
 to the levels present ('0'..'3' = strides 4..32 = k 2..5). Example: a 112 x 112 box gives
-k = 3 (stride 8), a 111.99 one gives k = 2. Semantics: torchvision-semantics.md sec. 9.
+k = 3 (stride 8), a 111.99 one gives k = 2. Semantics: torchvision.ops.MultiScaleRoIAlign
+and its LevelMapper (torchvision/ops/poolers.py).
 
 Shape shorthand: N images, C channels, H_l, W_l size of level l, L levels, R RoIs (all
 images' boxes concatenated), P pooled size.
@@ -34,16 +35,16 @@ class LevelMapper:
         self.s0, self.lvl0, self.eps = canonical_scale, canonical_level, eps
 
     def __call__(self, boxes_per_image):
-        """boxes_per_image: list of float[L_i,4] -> int64[R] level index (0 = k_min)."""
+        """boxes_per_image: list of N float[R_i, 4] -> int64[R] level index (0 = k_min)."""
         boxes = [np.asarray(b) for b in boxes_per_image]
         dtype = np.float64 if any(b.dtype == np.float64 for b in boxes) else np.float32
         boxes = np.concatenate([b.reshape(-1, 4).astype(dtype) for b in boxes]) if boxes \
             else np.zeros((0, 4), dtype)
-        t = np.dtype(dtype).type
+        scalar = np.dtype(dtype).type   # constants in the boxes' precision, as torch computes
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         with np.errstate(divide="ignore", invalid="ignore"):      # area 0 -> log2(0) = -inf
             side = np.sqrt(area)
-            k = np.floor(t(self.lvl0) + np.log2(side / t(self.s0)) + t(self.eps))
+            k = np.floor(scalar(self.lvl0) + np.log2(side / scalar(self.s0)) + scalar(self.eps))
         # A zero area gives -inf and lands on k_min; an inverted box (NaN) too (torch: undefined).
         k = np.clip(np.nan_to_num(k, nan=self.k_min), self.k_min, self.k_max)
         return k.astype(np.int64) - self.k_min
@@ -99,7 +100,7 @@ class MultiScaleRoIAlign(Module):
         Args:
             features (dict[str, float[N,C,H_l,W_l]]): FPN maps; keys not in featmap_names
                 (e.g. 'pool') are ignored.
-            boxes (list of float[L_i,4]): per-image boxes in (resized) image pixels.
+            boxes (list of N float[R_i, 4]): per-image boxes in (resized) image pixels.
             image_shapes (list of (h, w)): unpadded resized image sizes.
         Returns:
             out (float[R,C,P,P]) in the order of the concatenated boxes, and a cache.
@@ -139,10 +140,6 @@ class MultiScaleRoIAlign(Module):
                                           cache.level_caches):
             grads[name] = roi_align_backward(dout[idx], level_cache)
         return grads
-
-    def __call__(self, features, boxes, image_shapes):
-        """Pooled features only: float[R,C,P,P]."""
-        return self.forward(features, boxes, image_shapes)[0]
 
     def extra_repr(self):
         return (f"featmap_names={self.featmap_names}, output_size={self.output_size}, "

@@ -1,10 +1,11 @@
-"""LevelMapper and MultiScaleRoIAlign (torchvision-semantics.md sec. 9)."""
+"""LevelMapper and MultiScaleRoIAlign (torchvision.ops.MultiScaleRoIAlign semantics)."""
 
 import numba
 import numpy as np
 import pytest
 
-from minimrcnn.ops.poolers import LevelMapper, MultiScaleRoIAlign
+from minimrcnn.models import maskrcnn_resnet50_fpn, maskrcnn_shapes
+from minimrcnn.ops.poolers import LevelMapper, MultiScaleRoIAlign, MultiScaleRoIAlignCache
 from minimrcnn.ops.roi_align import roi_align
 
 NAMES = ["0", "1", "2", "3"]
@@ -20,6 +21,45 @@ def test_level_mapper_table():
     levels = LevelMapper(2, 5)([np.array([square(s) for s in sides], np.float32)])
     assert levels.dtype == np.int64
     np.testing.assert_array_equal(levels, np.array(expected_k) - 2)
+
+
+def _preset_poolers():
+    """The box and mask poolers exactly as both presets build them (their defaults included)."""
+    for model in (maskrcnn_shapes(), maskrcnn_resnet50_fpn(num_classes=2)):
+        yield model.roi_heads.box_roi_pool
+        yield model.roi_heads.mask_roi_pool
+
+
+def test_presets_pool_boxes_from_the_levels_of_canonical_scale_224():
+    # k = floor(4 + log2(sqrt(w h) / 224) + 1e-6) clamped to [2, 5]; the presets rely on the
+    # default canonical_scale 224 and canonical_level 4 (with 200, the 111.99 box goes to k = 3).
+    sides = [111.99, 112, 224, 447.9, 448]
+    expected_k = [2, 3, 4, 4, 5]
+    boxes = [np.array([square(s) for s in sides], np.float32)]
+    rng = np.random.default_rng(5)
+    feats = pyramid(rng, 1, 1, 896, 896, np.float32)                  # strides 4..32 of an 896 x 896 image
+    for pooler in _preset_poolers():
+        out, cache = pooler.forward(feats, boxes, [(896, 896)])
+        levels = np.zeros(len(sides), np.int64)
+        for level, idx in enumerate(cache.level_indices):
+            levels[idx] = level
+        np.testing.assert_array_equal(levels + 2, expected_k)
+        P = pooler.output_size[0]
+        for r, k in enumerate(expected_k):                            # pooled from that level, at its scale
+            roi = np.array([[0, *boxes[0][r]]], np.float32)
+            expected = roi_align(feats[str(k - 2)], roi, P, 0.5 ** k, 2)
+            np.testing.assert_array_equal(out[r:r + 1], expected)
+
+
+def test_call_is_forward():
+    """Like every Module, calling the pooler runs forward: (pooled, cache)."""
+    rng = np.random.default_rng(6)
+    feats = pyramid(rng, 1, 2, 64, 64)
+    boxes = [random_boxes(rng, 4, 64, 64)]
+    pooler = MultiScaleRoIAlign(NAMES, 3, 2)
+    out, cache = pooler(feats, boxes, [(64, 64)])
+    np.testing.assert_array_equal(out, pooler.forward(feats, boxes, [(64, 64)])[0])
+    assert isinstance(cache, MultiScaleRoIAlignCache)
 
 
 def pyramid(rng, N, C, padded_h, padded_w, dtype=np.float64):
@@ -51,7 +91,7 @@ def test_each_box_pooled_from_its_level_in_original_order():
     feats = pyramid(rng, 2, 3, 256, 256)
     boxes = [random_boxes(rng, 30, 250, 240), random_boxes(rng, 20, 256, 256)]
     pooler = MultiScaleRoIAlign(NAMES, 5, 2, canonical_scale=56)     # small image: spread levels
-    out = pooler(feats, boxes, [(250, 240), (256, 256)])
+    out, _ = pooler(feats, boxes, [(250, 240), (256, 256)])
     levels = pooler.map_levels(boxes)
     assert len(np.unique(levels)) >= 3
     rois = np.concatenate([np.r_[[0] * 30, [1] * 20][:, None], np.concatenate(boxes)], 1)
@@ -66,7 +106,7 @@ def test_single_feature_map_has_no_level_mapping():
     feats = {"feat": rng.standard_normal((1, 2, 16, 16))}
     boxes = [random_boxes(rng, 6, 64, 64) * np.float32(4)]
     pooler = MultiScaleRoIAlign(["feat"], 3, 2)
-    out = pooler(feats, boxes, [(64, 64)])
+    out, _ = pooler(feats, boxes, [(64, 64)])
     assert pooler.scales == [0.25]
     np.testing.assert_array_equal(out, roi_align(feats["feat"], boxes, 3, 0.25, 2))
 
@@ -98,9 +138,9 @@ def _gradient_check_and_backward_keys():
         for i in list(np.ndindex(x.shape))[::13]:          # a sample of entries
             old = x[i]
             x[i] = old + 1e-6
-            plus = np.sum(pooler(feats, boxes, [(64, 64)]) * weights)
+            plus = np.sum(pooler(feats, boxes, [(64, 64)])[0] * weights)
             x[i] = old - 1e-6
-            minus = np.sum(pooler(feats, boxes, [(64, 64)]) * weights)
+            minus = np.sum(pooler(feats, boxes, [(64, 64)])[0] * weights)
             x[i] = old
             assert grads[name][i] == pytest.approx((plus - minus) / 2e-6, rel=1e-6, abs=1e-8)
 
