@@ -79,7 +79,7 @@ class MaskRCNN(Module):
             rng (np.random.Generator): sampling randomness for this call (default ``self.rng``).
         """
         if self.training:
-            check_training_targets(targets)
+            _check_training_targets(targets)
         rng = self.rng if rng is None else rng
         batch, targets, original_sizes = self.transform(images, targets if self.training else None)
         features, backbone_cache = self.backbone.forward(batch.tensors)          # P2..P6
@@ -129,7 +129,7 @@ class MaskRCNN(Module):
         return arrays
 
 
-def check_training_targets(targets) -> None:
+def _check_training_targets(targets) -> None:
     """Training needs targets, each with masks: one clear error instead of a KeyError deep inside."""
     if targets is None:
         raise ValueError("targets: required in training mode (call model.eval() for inference)")

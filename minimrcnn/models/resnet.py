@@ -161,7 +161,8 @@ class ResNet(Module):
         self.freeze(trainable_layers)
 
     def freeze(self, trainable_layers: int) -> None:
-        """torchvision's rule: train ['layer4', 'layer3', 'layer2', 'layer1', 'conv1'][:t] (+ 'bn1' if t == 5)."""
+        """torchvision's rule: train ['layer4', 'layer3', 'layer2', 'layer1', 'conv1'][:trainable_layers]
+        (+ 'bn1' when all 5 are trainable); every other parameter gets requires_grad = False."""
         train = ["layer4", "layer3", "layer2", "layer1", "conv1"][:trainable_layers]
         if trainable_layers == 5:
             train.append("bn1")
