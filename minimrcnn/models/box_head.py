@@ -7,7 +7,8 @@
 (beta 1/9) on the deltas of each positive RoI's GT class, summed and divided by R
 (all sampled, not only the positives), as torchvision.
 
-Shape shorthand: R RoIs, C channels, P pooled size, K classes incl. background.
+Shape shorthand: R RoIs, R_pos positive RoIs, C channels, P pooled size (7), K classes incl.
+background; ``rep`` is ``representation_size`` (1024 in torchvision, 256 in the shapes preset).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from minimrcnn.nn import functional as F
 
 
 class TwoMLPHead(Module):
-    """fc6 (C*P*P -> D) + ReLU, fc7 (D -> D) + ReLU; torch's default Linear init."""
+    """fc6 (C*P*P -> rep) + ReLU, fc7 (rep -> rep) + ReLU; torch's default Linear init."""
 
     def __init__(self, in_channels: int, representation_size: int, rng=None):
         super().__init__()
@@ -29,7 +30,7 @@ class TwoMLPHead(Module):
         self.fc7 = Linear(representation_size, representation_size, rng=rng)
 
     def forward(self, x):
-        """x float[R, C, P, P] -> float[R, D]."""
+        """x float[R, C, P, P] -> float[R, rep], cache."""
         flat, flat_cache = F.flatten_forward(x, 1)
         h, fc6_cache = self.fc6.forward(flat)
         h, relu6_cache = F.relu_forward(h)
@@ -45,7 +46,7 @@ class TwoMLPHead(Module):
 
 
 class FastRCNNPredictor(Module):
-    """cls_score (D -> K) and bbox_pred (D -> 4K, class-major)."""
+    """cls_score (rep -> K) and bbox_pred (rep -> 4K, class-major)."""
 
     def __init__(self, in_channels: int, num_classes: int, rng=None):
         super().__init__()
@@ -53,7 +54,7 @@ class FastRCNNPredictor(Module):
         self.bbox_pred = Linear(in_channels, num_classes * 4, rng=rng)
 
     def forward(self, x):
-        """x float[R, D] -> class_logits float[R, K], box_regression float[R, 4K], cache."""
+        """x float[R, rep] -> class_logits float[R, K], box_regression float[R, 4K], cache."""
         scores, cls_cache = self.cls_score.forward(x)
         deltas, box_cache = self.bbox_pred.forward(x)
         return scores, deltas, (cls_cache, box_cache)
@@ -67,8 +68,8 @@ class FastRCNNPredictor(Module):
 class FastRCNNLossCache(NamedTuple):
     ce: tuple               # cross-entropy cache
     smooth_l1: tuple        # smooth L1 cache over the positives' GT-class deltas
-    pos: np.ndarray         # int64[P]: rows of the positive RoIs
-    pos_labels: np.ndarray  # int64[P]: their GT classes
+    pos: np.ndarray         # int64[R_pos]: rows of the positive RoIs
+    pos_labels: np.ndarray  # int64[R_pos]: their GT classes
     box_shape: tuple        # (R, 4K)
 
 

@@ -12,7 +12,7 @@ Frozen stages: ``trainable_layers`` in 0..5 keeps the last ones trainable, as
 torchvision's ``_resnet_fpn_extractor``; backward stops at the first trainable stage
 because nothing before it needs a gradient.
 
-Shape shorthand: N images, C channels, H, W.
+Shape shorthand: N images, C channels, H, W; C_l, H_l, W_l of the output of stage l.
 """
 
 from __future__ import annotations
@@ -46,72 +46,81 @@ def _conv(in_c, out_c, k, stride, rng):
     return conv
 
 
-class BasicBlock(Module):
-    """relu(bn2(conv2(relu(bn1(conv1(x))))) + identity), two 3x3 convs (ResNet-18/34)."""
+def _downsample(in_c, out_c, stride, norm, num_groups, rng):
+    """1x1 conv (stride) + norm on the identity path when the block changes the shape, else None."""
+    if stride == 1 and in_c == out_c:
+        return None
+    return Sequential(_conv(in_c, out_c, 1, stride, rng), make_norm(norm, out_c, num_groups))
+
+
+class ResidualBlock(Module):
+    """relu(main(x) + identity(x)); main is ``convs()``, each conv + norm + ReLU but the last
+    ReLU, which comes after the residual add. Subclasses build the convs and ``downsample``."""
     expansion = 1
 
-    def __init__(self, in_c, width, stride, norm, num_groups, rng):
-        super().__init__()
-        out_c = width * self.expansion
-        self.conv1 = _conv(in_c, width, 3, stride, rng)
-        self.bn1 = make_norm(norm, width, num_groups)
-        self.conv2 = _conv(width, width, 3, 1, rng)
-        self.bn2 = make_norm(norm, width, num_groups)
-        self.downsample = None
-        if stride != 1 or in_c != out_c:
-            self.downsample = Sequential(_conv(in_c, out_c, 1, stride, rng), make_norm(norm, out_c, num_groups))
-
-    def convs(self):
-        return [(self.conv1, self.bn1), (self.conv2, self.bn2)]
+    def convs(self) -> list:
+        """(conv, norm) pairs of the main path, in order."""
+        raise NotImplementedError
 
     def forward(self, x):
+        """x float[N, C, H, W] -> (float[N, width * expansion, H / stride, W / stride], cache)."""
         identity, down_cache = (x, None) if self.downsample is None else self.downsample.forward(x)
+        convs = self.convs()
         out, caches = x, []
-        for j, (conv, bn) in enumerate(self.convs()):
+        for j, (conv, bn) in enumerate(convs):
             out, conv_cache = conv.forward(out)
             out, bn_cache = bn.forward(out)
-            if j < len(self.convs()) - 1:  # the last ReLU comes after the residual add
-                out, relu_cache = F.relu_forward(out)
-            else:
-                out, relu_cache = F.relu_forward(out + identity)
+            if j == len(convs) - 1:
+                out = out + identity  # the residual add, before the last ReLU
+            out, relu_cache = F.relu_forward(out)
             caches.append((conv_cache, bn_cache, relu_cache))
         return out, (caches, down_cache)
 
     def backward(self, dout, cache):
         caches, down_cache = cache
         convs = self.convs()
-        dx = None
+        dsum = F.relu_backward(dout, caches[-1][2])   # through the last ReLU, to the residual add
+        # The add sends the same gradient down both paths.
+        didentity = dsum if self.downsample is None else self.downsample.backward(dsum, down_cache)
+        dmain = dsum
         for j in reversed(range(len(convs))):
             conv, bn = convs[j]
             conv_cache, bn_cache, relu_cache = caches[j]
-            dout = F.relu_backward(dout, relu_cache)
-            if j == len(convs) - 1:
-                # The add sends the same gradient down both branches.
-                didentity = dout
-            dout = conv.backward(bn.backward(dout, bn_cache), conv_cache)
-        if self.downsample is None:
-            dx = dout + didentity
-        else:
-            dx = dout + self.downsample.backward(didentity, down_cache)
-        return dx
+            if j < len(convs) - 1:
+                dmain = F.relu_backward(dmain, relu_cache)
+            dmain = conv.backward(bn.backward(dmain, bn_cache), conv_cache)
+        return dmain + didentity
 
 
-class Bottleneck(BasicBlock):
+class BasicBlock(ResidualBlock):
+    """relu(bn2(conv2(relu(bn1(conv1(x))))) + identity), two 3x3 convs (ResNet-18/34)."""
+    expansion = 1
+
+    def __init__(self, in_c, width, stride, norm, num_groups, rng):
+        super().__init__()
+        self.conv1 = _conv(in_c, width, 3, stride, rng)
+        self.bn1 = make_norm(norm, width, num_groups)
+        self.conv2 = _conv(width, width, 3, 1, rng)
+        self.bn2 = make_norm(norm, width, num_groups)
+        self.downsample = _downsample(in_c, width * self.expansion, stride, norm, num_groups, rng)
+
+    def convs(self):
+        return [(self.conv1, self.bn1), (self.conv2, self.bn2)]
+
+
+class Bottleneck(ResidualBlock):
     """relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + identity): 1x1, 3x3 (stride), 1x1."""
     expansion = 4
 
     def __init__(self, in_c, width, stride, norm, num_groups, rng):
-        Module.__init__(self)
-        out_c = width * self.expansion
+        super().__init__()
         self.conv1 = _conv(in_c, width, 1, 1, rng)
         self.bn1 = make_norm(norm, width, num_groups)
         self.conv2 = _conv(width, width, 3, stride, rng)
         self.bn2 = make_norm(norm, width, num_groups)
-        self.conv3 = _conv(width, out_c, 1, 1, rng)
-        self.bn3 = make_norm(norm, out_c, num_groups)
-        self.downsample = None
-        if stride != 1 or in_c != out_c:
-            self.downsample = Sequential(_conv(in_c, out_c, 1, stride, rng), make_norm(norm, out_c, num_groups))
+        self.conv3 = _conv(width, width * self.expansion, 1, 1, rng)
+        self.bn3 = make_norm(norm, width * self.expansion, num_groups)
+        self.downsample = _downsample(in_c, width * self.expansion, stride, norm, num_groups, rng)
 
     def convs(self):
         return [(self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)]
@@ -152,7 +161,8 @@ class ResNet(Module):
         self.freeze(trainable_layers)
 
     def freeze(self, trainable_layers: int) -> None:
-        """torchvision's rule: train ['layer4', 'layer3', 'layer2', 'layer1', 'conv1'][:t] (+ 'bn1' if t == 5)."""
+        """torchvision's rule: train ['layer4', 'layer3', 'layer2', 'layer1', 'conv1'][:trainable_layers]
+        (+ 'bn1' when all 5 are trainable); every other parameter gets requires_grad = False."""
         train = ["layer4", "layer3", "layer2", "layer1", "conv1"][:trainable_layers]
         if trainable_layers == 5:
             train.append("bn1")
@@ -177,24 +187,33 @@ class ResNet(Module):
         return features, ((conv_cache, bn_cache, relu_cache, pool_cache), stage_caches)
 
     def backward(self, dfeatures: dict, cache) -> None:
-        """Accumulate parameter grads from dfeatures ('0'..'3'); returns None (no image grad).
+        """Accumulate parameter grads from dfeatures ('0'..'3' float[N, C_l, H_l, W_l]); returns None
+        (no image grad).
 
-        Stops early: stages that are frozen, together with everything before them, are skipped.
+        Stops early: once neither a part nor anything before it has a trainable parameter,
+        nothing further down needs a gradient.
         """
         (conv_cache, bn_cache, relu_cache, pool_cache), stage_caches = cache
-        first = 5 - self.trainable_layers  # 0 = stem trainable, 1 = layer1, ..., 5 = nothing
-        dout = None
+        reaches = self.parts_needing_backward()   # [stem, layer1, ..., layer4]
+        dout = None  # gradient at the current stage's output arriving from the stage above
         for s in reversed(range(4)):
-            if s + 1 < first:
+            if not reaches[s + 1]:
                 return None
             d = dfeatures.get(str(s))
             dout = d if dout is None else (dout if d is None else dout + d)
             if dout is not None:
                 dout = self.stages()[s].backward(dout, stage_caches[s])
-        if first > 0 or dout is None:
+        if not reaches[0] or dout is None:
             return None
         dout = self.maxpool.backward(dout, pool_cache)
         dout = F.relu_backward(dout, relu_cache)
         dout = self.bn1.backward(dout, bn_cache)
         self.conv1.backward(dout, conv_cache)
         return None
+
+    def parts_needing_backward(self) -> list:
+        """For [stem, layer1, ..., layer4]: does it, or any part before it, have a trainable parameter?"""
+        stem = self.conv1.parameters() + self.bn1.parameters()
+        trains = [any(p.requires_grad for p in params)
+                  for params in [stem] + [stage.parameters() for stage in self.stages()]]
+        return [any(trains[:i + 1]) for i in range(len(trains))]

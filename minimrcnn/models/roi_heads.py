@@ -14,8 +14,11 @@ Inference: softmax scores, per-class boxes decoded and clipped, background dropp
 ``score > score_thresh``, tiny boxes dropped, per-class NMS, top ``detections_per_img``;
 then the mask branch on the detections (sigmoid of the predicted class's channel).
 
-Shape shorthand: N images, C channels, R RoIs, G GT boxes, K classes incl. background,
-P pooled size, M mask size, D detections.
+``backward`` runs the mask branch, then the box branch, and adds both to the gradient
+at the features it is given (box first, then mask), keyed by level name '0'..'3'.
+
+Shape shorthand: N images, C channels, H_l, W_l size of level l, R RoIs, R_pos positive
+RoIs, G GT boxes, K classes incl. background, P pooled size, M mask size, D detections.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minimrcnn.models.backbone import add_feature_grads
 from minimrcnn.models.box_head import fastrcnn_loss_backward, fastrcnn_loss_forward
+from minimrcnn.models.inspection import record
 from minimrcnn.models.mask_head import maskrcnn_inference, maskrcnn_loss_backward, maskrcnn_loss_forward
 from minimrcnn.nn import Module
 from minimrcnn.ops import (
@@ -40,6 +45,7 @@ def softmax(logits):
 
 
 class RoIHeadsCache(NamedTuple):
+    """What the training backward needs; the mask fields are None when no RoI is positive."""
     box_pool: tuple        # MultiScaleRoIAlign cache (7x7)
     box_head: tuple
     box_predictor: tuple
@@ -56,7 +62,8 @@ class RoIHeads(Module):
     Args:
         box_roi_pool, mask_roi_pool (MultiScaleRoIAlign): 7x7 and 14x14 poolers over '0'..'3'.
         box_head (TwoMLPHead), box_predictor (FastRCNNPredictor),
-        mask_head (MaskRCNNHeads), mask_predictor (MaskRCNNPredictor).
+        mask_head (MaskRCNNHeads), mask_predictor (MaskRCNNPredictor): the mask branch is
+            required (keyword-only; torchvision lets it be None for Faster R-CNN).
         fg_iou_thresh, bg_iou_thresh (float): 0.5 / 0.5 (no ignore band).
         batch_size_per_image (int): 512 (128 in the shapes preset); positive_fraction: 0.25.
         bbox_reg_weights (4 floats): (10, 10, 5, 5).
@@ -65,8 +72,8 @@ class RoIHeads(Module):
 
     def __init__(self, box_roi_pool, box_head, box_predictor, fg_iou_thresh=0.5, bg_iou_thresh=0.5,
                  batch_size_per_image=512, positive_fraction=0.25, bbox_reg_weights=(10.0, 10.0, 5.0, 5.0),
-                 score_thresh=0.05, nms_thresh=0.5, detections_per_img=100,
-                 mask_roi_pool=None, mask_head=None, mask_predictor=None):
+                 score_thresh=0.05, nms_thresh=0.5, detections_per_img=100, *,
+                 mask_roi_pool, mask_head, mask_predictor):
         super().__init__()
         self.box_roi_pool, self.box_head, self.box_predictor = box_roi_pool, box_head, box_predictor
         self.mask_roi_pool, self.mask_head, self.mask_predictor = mask_roi_pool, mask_head, mask_predictor
@@ -115,8 +122,9 @@ class RoIHeads(Module):
         return out_proposals, out_matched, out_labels, out_targets
 
     # -- inference ------------------------------------------------------------------
-    def postprocess_detections(self, class_logits, box_regression, proposals, image_shapes, trace=None):
-        """Per image: boxes float[D, 4], scores float[D], labels int64[D] (resized coordinates)."""
+    def postprocess_detections(self, class_logits, box_regression, proposals, image_shapes):
+        """class_logits float[R, K], box_regression float[R, 4K], proposals (list of N float[R_i, 4])
+        -> per image: boxes float[D, 4], scores float[D], labels int64[D] (resized coordinates)."""
         K = class_logits.shape[1]
         counts = [len(p) for p in proposals]
         pred_boxes = self.box_coder.decode(box_regression, np.concatenate(proposals))  # [R, K, 4]
@@ -138,12 +146,11 @@ class RoIHeads(Module):
             before_nms.append({"boxes": boxes, "scores": scores, "labels": labels})
             keep = batched_nms(boxes, scores, labels, self.nms_thresh)[: self.detections_per_img]
             results.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep].astype(np.int64)})
-        if trace is not None:
-            trace.update(class_probs=pred_scores, refined_boxes=pred_boxes, detections_before_nms=before_nms)
+        record(class_probs=pred_scores, refined_boxes=pred_boxes, detections_before_nms=before_nms)
         return results
 
     # -- forward / backward -------------------------------------------------------
-    def forward(self, features, proposals, image_shapes, targets=None, rng=None, trace=None):
+    def forward(self, features, proposals, image_shapes, targets=None, rng=None):
         """features (dict '0'..'3', 'pool'), proposals (list of N float[R_i, 4]), image_shapes [(h, w)].
 
         Returns:
@@ -151,13 +158,13 @@ class RoIHeads(Module):
             losses (dict; empty in eval), cache (RoIHeadsCache; None in eval).
         """
         if self.training:
-            return self.forward_train(features, proposals, image_shapes, targets, rng, trace)
+            return self.forward_train(features, proposals, image_shapes, targets, rng)
         box_features, _ = self.box_roi_pool.forward(features, proposals, image_shapes)
         x, _ = self.box_head.forward(box_features)
         class_logits, box_regression, _ = self.box_predictor.forward(x)
-        detections = self.postprocess_detections(class_logits, box_regression, proposals, image_shapes, trace)
+        detections = self.postprocess_detections(class_logits, box_regression, proposals, image_shapes)
         counts = [len(d["boxes"]) for d in detections]
-        M = 2 * self.mask_roi_pool.output_size[0] if hasattr(self.mask_roi_pool, "output_size") else 28
+        M = 2 * self.mask_roi_pool.output_size[0]   # the predictor's 2x2 stride-2 upsampling doubles P
         dtype = class_logits.dtype
         if sum(counts) == 0:
             mask_logits = np.zeros((0, class_logits.shape[1], M, M), dtype=dtype)
@@ -167,17 +174,16 @@ class RoIHeads(Module):
             h, _ = self.mask_head.forward(mask_features)
             mask_logits, _ = self.mask_predictor.forward(h)
             probs = maskrcnn_inference(mask_logits, np.concatenate([d["labels"] for d in detections]))
-        if trace is not None:
-            trace["mask_logits"] = mask_logits
+        record(mask_logits=mask_logits)
         for det, masks in zip(detections, np.split(probs, np.cumsum(counts)[:-1])):
             det["masks"] = masks
         return detections, {}, None
 
-    def forward_train(self, features, proposals, image_shapes, targets, rng, trace):
+    def forward_train(self, features, proposals, image_shapes, targets, rng):
+        """Sample RoIs, run both branches on them: ([], losses of 3 floats, RoIHeadsCache)."""
         proposals, matched_idxs, labels, regression_targets = self.select_training_samples(proposals, targets, rng)
-        if trace is not None:
-            trace.update(sampled_rois=proposals, sampled_labels=labels, sampled_matched_idxs=matched_idxs,
-                         sampled_regression_targets=regression_targets)
+        record(sampled_rois=proposals, sampled_labels=labels, sampled_matched_idxs=matched_idxs,
+               sampled_regression_targets=regression_targets)
         box_features, box_pool_cache = self.box_roi_pool.forward(features, proposals, image_shapes)
         x, box_head_cache = self.box_head.forward(box_features)
         class_logits, box_regression, predictor_cache = self.box_predictor.forward(x)
@@ -193,33 +199,49 @@ class RoIHeads(Module):
             h, mask_head_cache = self.mask_head.forward(mask_features)
             mask_logits, mask_predictor_cache = self.mask_predictor.forward(h)
             M = mask_logits.shape[-1]
-            mask_targets = np.concatenate([
-                project_masks_on_boxes(t["masks"], p, m, M) for t, p, m in zip(targets, mask_proposals, pos_matched)])
+            mask_targets = np.concatenate([project_masks_on_boxes(target["masks"], boxes, matched, M)
+                                           for target, boxes, matched in zip(targets, mask_proposals, pos_matched)])
             # Bilinear weights summing to 1 in float32 can overshoot 1 by an ulp; BCE wants [0, 1].
             mask_targets = np.clip(mask_targets, 0, 1)
-            gt_labels = np.concatenate([t["labels"][m] for t, m in zip(targets, pos_matched)]).astype(np.int64)
+            gt_labels = np.concatenate([target["labels"][matched]
+                                        for target, matched in zip(targets, pos_matched)]).astype(np.int64)
             loss_mask, mask_loss_cache = maskrcnn_loss_forward(mask_logits, gt_labels, mask_targets)
             mask_caches = (mask_pool_cache, mask_head_cache, mask_predictor_cache, mask_loss_cache)
-            if trace is not None:
-                trace.update(mask_logits=mask_logits, mask_targets=mask_targets)
-        if trace is not None:
-            trace.update(class_logits=class_logits, box_regression=box_regression)
+            record(mask_logits=mask_logits, mask_targets=mask_targets)
+        record(class_logits=class_logits, box_regression=box_regression)
         losses = {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg, "loss_mask": loss_mask}
         cache = RoIHeadsCache(box_pool_cache, box_head_cache, predictor_cache, box_loss_cache, *mask_caches)
         return [], losses, cache
 
-    def backward_box(self, cache: RoIHeadsCache, dloss_classifier=1.0, dloss_box_reg=1.0) -> dict:
-        """Box losses -> gradients at the FPN features ('0'..'3')."""
-        dclass_logits, dbox_regression = fastrcnn_loss_backward(dloss_classifier, dloss_box_reg, cache.box_loss)
-        dx = self.box_predictor.backward(dclass_logits, dbox_regression, cache.box_predictor)
-        dbox_features = self.box_head.backward(dx, cache.box_head)
-        return self.box_roi_pool.backward(dbox_features, cache.box_pool)
+    def backward(self, dlosses: dict, cache: RoIHeadsCache, dfeatures: dict | None = None) -> dict:
+        """The three RoI losses -> gradients at the features '0'..'3', added to ``dfeatures``.
 
-    def backward_mask(self, cache: RoIHeadsCache, dloss_mask=1.0) -> dict | None:
-        """Mask loss -> gradients at the FPN features, or None without positives (zero gradient)."""
+        Args:
+            dlosses (dict): d(total)/d(loss) for "loss_classifier", "loss_box_reg" and
+                "loss_mask" (other keys are ignored); MaskRCNN.backward passes 1.0 for each.
+            dfeatures (dict name -> float[N, C, H_l, W_l] or None): the gradient other
+                stages already sent to the features ('pool' passes through untouched).
+        Returns:
+            dict name -> float[N, C, H_l, W_l]: dfeatures + box branch + mask branch.
+        """
+        dmask = self.backward_mask(dlosses, cache)   # {} without positive RoIs
+        dbox = self.backward_box(dlosses, cache)
+        # Box before mask: the order of the float32 sums is part of what training reproduces.
+        return add_feature_grads(add_feature_grads(dfeatures or {}, dbox), dmask)
+
+    def backward_mask(self, dlosses: dict, cache: RoIHeadsCache) -> dict:
+        """loss_mask -> dict '0'..'3' float[N, C, H_l, W_l]; empty without positives (no gradient)."""
         if cache.mask_loss is None:
-            return None
-        dmask_logits = maskrcnn_loss_backward(dloss_mask, cache.mask_loss)
-        dh = self.mask_predictor.backward(dmask_logits, cache.mask_predictor)
+            return {}
+        dmask_logits = maskrcnn_loss_backward(dlosses["loss_mask"], cache.mask_loss)   # [R_pos, K, M, M]
+        dh = self.mask_predictor.backward(dmask_logits, cache.mask_predictor)          # [R_pos, C, P, P]
         dmask_features = self.mask_head.backward(dh, cache.mask_head)
         return self.mask_roi_pool.backward(dmask_features, cache.mask_pool)
+
+    def backward_box(self, dlosses: dict, cache: RoIHeadsCache) -> dict:
+        """loss_classifier and loss_box_reg -> dict '0'..'3' float[N, C, H_l, W_l]."""
+        dclass_logits, dbox_regression = fastrcnn_loss_backward(
+            dlosses["loss_classifier"], dlosses["loss_box_reg"], cache.box_loss)      # [R, K], [R, 4K]
+        dx = self.box_predictor.backward(dclass_logits, dbox_regression, cache.box_predictor)
+        dbox_features = self.box_head.backward(dx, cache.box_head)                     # [R, C, P, P]
+        return self.box_roi_pool.backward(dbox_features, cache.box_pool)

@@ -14,10 +14,11 @@ location, one objectness logit and four box deltas. ``RegionProposalNetwork`` th
    ``loss_rpn_box_reg`` = smooth L1 (beta 1/9) summed over sampled positives / sampled.
 
 ``backward`` sends both losses' gradients into the head outputs and through the head
-to the FPN features.
+to the FPN features, returned as a dict keyed by level name like the features.
 
-Shape shorthand: N images, C channels, H, W, L levels, A anchors per location,
-T = sum_l H_l * W_l * A anchors per image, G ground-truth boxes.
+Shape shorthand: N images, C channels, H_l, W_l size of level l, L levels, A anchors
+per location, T = sum_l H_l * W_l * A anchors per image, G ground-truth boxes, R
+proposals.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minimrcnn.models.backbone import add_feature_grads
+from minimrcnn.models.inspection import record
 from minimrcnn.nn import Conv2d, Module, ReLU, Sequential
 from minimrcnn.nn import functional as F
 from minimrcnn.nn import init
@@ -50,19 +53,19 @@ class RPNHead(Module):
 
     def forward_level(self, x):
         """x float[N, C, H, W] -> logits float[N, A, H, W], deltas float[N, 4A, H, W], cache."""
-        t, conv_cache = self.conv.forward(x)
-        logits, cls_cache = self.cls_logits.forward(t)
-        deltas, box_cache = self.bbox_pred.forward(t)
+        hidden, conv_cache = self.conv.forward(x)
+        logits, cls_cache = self.cls_logits.forward(hidden)
+        deltas, box_cache = self.bbox_pred.forward(hidden)
         return logits, deltas, (conv_cache, cls_cache, box_cache)
 
     def backward_level(self, dlogits, ddeltas, cache):
         conv_cache, cls_cache, box_cache = cache
-        # t feeds both 1x1 convs: its gradient is the sum of theirs.
-        dt = self.cls_logits.backward(dlogits, cls_cache) + self.bbox_pred.backward(ddeltas, box_cache)
-        return self.conv.backward(dt, conv_cache)
+        # hidden feeds both 1x1 convs: its gradient is the sum of theirs.
+        dhidden = self.cls_logits.backward(dlogits, cls_cache) + self.bbox_pred.backward(ddeltas, box_cache)
+        return self.conv.backward(dhidden, conv_cache)
 
     def forward(self, features: list):
-        """The head runs once per level with shared weights: one cache per call."""
+        """L levels float[N, C, H_l, W_l] -> L logits, L deltas, L caches: one call per level, shared weights."""
         logits, deltas, caches = [], [], []
         for x in features:
             lg, dl, cache = self.forward_level(x)
@@ -102,10 +105,11 @@ def split_box_prediction_grads(dobjectness, ddeltas, shapes: list):
 
 
 class RPNCache(NamedTuple):
+    level_names: list          # the features' keys, in the order the head ran over them
     head: list                 # one head cache per level
     level_shapes: list         # (N, A, H_l, W_l) per level
-    sampled_inds: np.ndarray   # int64[S]: flat indices n*T + t of the sampled anchors
-    sampled_pos_inds: np.ndarray  # int64[P]: flat indices of the sampled positives
+    sampled_inds: np.ndarray   # int64[num_sampled]: flat indices n*T + anchor of the sampled anchors
+    sampled_pos_inds: np.ndarray  # int64[num_pos]: flat indices of the sampled positives
     bce: tuple                 # cache of the objectness BCE
     smooth_l1: tuple           # cache of the box smooth L1 (None without positives)
     dtype: np.dtype
@@ -137,14 +141,14 @@ class RegionProposalNetwork(Module):
         return self._post_nms_top_n["training" if self.training else "testing"]
 
     # -- proposals ----------------------------------------------------------------
-    def filter_proposals(self, proposals, objectness, image_sizes, num_anchors_per_level, trace=None):
+    def filter_proposals(self, proposals, objectness, image_sizes, num_anchors_per_level):
         """Per image: per-level top-n by logit, clip, drop small, per-level NMS, top post_nms_top_n.
 
         Args:
             proposals (float[N, T, 4]): decoded anchors.
             objectness (float[N, T]): logits.
         Returns:
-            boxes (list of float[R_i, 4]), scores (list of float[R_i]): sigmoid probabilities.
+            boxes (list of N float[R_i, 4]), scores (list of N float[R_i]): sigmoid probabilities.
         """
         N = proposals.shape[0]
         level_ids = np.repeat(np.arange(len(num_anchors_per_level)), num_anchors_per_level)
@@ -172,10 +176,7 @@ class RegionProposalNetwork(Module):
             nms_keep = batched_nms(boxes, scores, lvl, self.nms_thresh)[: self.post_nms_top_n()]
             final_boxes.append(boxes[nms_keep])
             final_scores.append(scores[nms_keep])
-        if trace is not None:
-            trace["rpn_proposals_before_nms"] = before_nms
-            trace["rpn_proposals"] = final_boxes
-            trace["rpn_proposal_scores"] = final_scores
+        record(rpn_proposals_before_nms=before_nms, rpn_proposals=final_boxes, rpn_proposal_scores=final_scores)
         return final_boxes, final_scores
 
     # -- training targets ---------------------------------------------------------
@@ -221,8 +222,8 @@ class RegionProposalNetwork(Module):
         return losses, sampled, sampled_pos, bce_cache, l1_cache
 
     # -- forward / backward -------------------------------------------------------
-    def forward(self, images, features, targets=None, rng=None, trace=None):
-        """images (ImageList), features (OrderedDict of L levels float[N, C, H_l, W_l]).
+    def forward(self, images, features, targets=None, rng=None):
+        """images (ImageList), features (dict name -> float[N, C, H_l, W_l], L levels).
 
         Returns:
             boxes (list of N float[R_i, 4]): proposals in resized-image coordinates;
@@ -240,24 +241,33 @@ class RegionProposalNetwork(Module):
         # Decode every anchor of every image (the same anchors for each image of the batch).
         proposals = self.box_coder.decode(pred_deltas.reshape(N * T, 4), np.tile(anchors, (N, 1)))
         proposals = proposals.reshape(N, T, 4)
-        if trace is not None:
-            trace.update(anchors=anchors, objectness=objectness, rpn_box_deltas=pred_deltas,
-                         num_anchors_per_level=num_anchors_per_level)
-        boxes, _ = self.filter_proposals(proposals, objectness, images.image_sizes, num_anchors_per_level, trace)
+        record(anchors=anchors, objectness=objectness, rpn_box_deltas=pred_deltas,
+               num_anchors_per_level=num_anchors_per_level)
+        boxes, _ = self.filter_proposals(proposals, objectness, images.image_sizes, num_anchors_per_level)
         if not self.training:
             return boxes, {}, None
         labels, matched_gt_boxes = self.assign_targets_to_anchors(anchors, targets)
         regression_targets = [self.box_coder.encode(gt, anchors) for gt in matched_gt_boxes]
         losses, sampled, sampled_pos, bce_cache, l1_cache = self.compute_loss(
             objectness, pred_deltas, labels, regression_targets, rng)
-        if trace is not None:
-            trace.update(rpn_labels=labels, rpn_regression_targets=regression_targets,
-                         rpn_sampled_inds=sampled, rpn_sampled_pos_inds=sampled_pos)
-        cache = RPNCache(head_caches, level_shapes, sampled, sampled_pos, bce_cache, l1_cache, objectness.dtype)
+        record(rpn_labels=labels, rpn_regression_targets=regression_targets,
+               rpn_sampled_inds=sampled, rpn_sampled_pos_inds=sampled_pos)
+        cache = RPNCache(list(features), head_caches, level_shapes, sampled, sampled_pos, bce_cache, l1_cache,
+                         objectness.dtype)
         return boxes, losses, cache
 
-    def backward(self, cache: RPNCache, dloss_objectness=1.0, dloss_box_reg=1.0) -> list:
-        """Both RPN losses -> per-level gradients at the FPN features (list of L float[N, C, H_l, W_l])."""
+    def backward(self, dlosses: dict, cache: RPNCache, dfeatures: dict | None = None) -> dict:
+        """Both RPN losses -> gradients at the features, added to ``dfeatures``.
+
+        Args:
+            dlosses (dict): d(total)/d(loss) for "loss_objectness" and "loss_rpn_box_reg"
+                (other keys are ignored); MaskRCNN.backward passes 1.0 for each.
+            dfeatures (dict name -> float[N, C, H_l, W_l] or None): the gradient other
+                stages already sent to the features.
+        Returns:
+            dict name -> float[N, C, H_l, W_l] for every level: dfeatures + this stage's share.
+        """
+        dloss_objectness, dloss_box_reg = dlosses["loss_objectness"], dlosses["loss_rpn_box_reg"]
         N = cache.level_shapes[0][0]
         T = sum(A * H * W for (_, A, H, W) in cache.level_shapes)
         dobjectness = np.zeros(N * T, dtype=cache.dtype)
@@ -268,4 +278,5 @@ class RegionProposalNetwork(Module):
         ddeltas[cache.sampled_pos_inds] = F.smooth_l1_loss_backward(dsum, cache.smooth_l1)
         dlogits, dbox = split_box_prediction_grads(dobjectness.reshape(N, T), ddeltas.reshape(N, T, 4),
                                                    cache.level_shapes)
-        return self.head.backward(dlogits, dbox, cache.head)
+        dlevels = self.head.backward(dlogits, dbox, cache.head)   # L arrays, in cache.level_names order
+        return add_feature_grads(dfeatures or {}, dict(zip(cache.level_names, dlevels)))

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from minimrcnn.models import LOSS_NAMES, MaskRCNN, maskrcnn_shapes
+from minimrcnn.models import LOSS_NAMES, MaskRCNN, inspection, maskrcnn_shapes
 from minimrcnn.models.presets import _assemble
 from minimrcnn.models.resnet import BasicBlock, ResNet
 
@@ -162,15 +162,28 @@ def test_single_image_mixed_batch_and_tiny_objects():
     assert all(np.all(np.isfinite(p.grad)) for p in model.parameters())
 
 
+INSPECT_KEYS_COMMON = ["images", "image_sizes", "targets", "features", "anchors", "objectness", "rpn_box_deltas",
+                       "num_anchors_per_level", "rpn_proposals_before_nms", "rpn_proposals", "rpn_proposal_scores"]
+INSPECT_KEYS_TRAIN = INSPECT_KEYS_COMMON + [
+    "rpn_labels", "rpn_regression_targets", "rpn_sampled_inds", "rpn_sampled_pos_inds", "sampled_rois",
+    "sampled_labels", "sampled_matched_idxs", "sampled_regression_targets", "mask_logits", "mask_targets",
+    "class_logits", "box_regression", "losses"]
+INSPECT_KEYS_EVAL = INSPECT_KEYS_COMMON + ["class_probs", "refined_boxes", "detections_before_nms", "mask_logits",
+                                           "detections"]
+
+
+def _same_detections(a, b):
+    return len(a) == len(b) and all(
+        all(np.array_equal(x[k], y[k]) for k in ("boxes", "labels", "scores", "masks")) for x, y in zip(a, b))
+
+
 def test_inspect_records_the_real_run():
     model = tiny_model()
     rng = np.random.default_rng(6)
     images, targets = zip(*[make_sample(rng) for _ in range(2)])
     trace = model.inspect(list(images), list(targets), rng=np.random.default_rng(0))
-    for key in ["features", "anchors", "objectness", "rpn_proposals_before_nms", "rpn_proposals", "rpn_labels",
-                "sampled_rois", "sampled_labels", "sampled_regression_targets", "class_logits", "mask_logits",
-                "mask_targets", "losses"]:
-        assert key in trace, key
+    assert list(trace) == INSPECT_KEYS_TRAIN           # lessons 00 and 08 read these names
+    assert not inspection._recordings                  # nothing keeps recording after inspect
     assert list(trace["features"]) == ["0", "1", "2", "3", "pool"]
     assert trace["objectness"].shape == (2, trace["anchors"].shape[0])
     assert all(len(r) <= 32 for r in trace["sampled_rois"])
@@ -179,8 +192,8 @@ def test_inspect_records_the_real_run():
     assert losses == trace["losses"]
     model.eval()
     trace = model.inspect(list(images))
-    for key in ["class_probs", "refined_boxes", "detections_before_nms", "mask_logits", "detections"]:
-        assert key in trace, key
+    assert list(trace) == INSPECT_KEYS_EVAL
+    assert _same_detections(trace["detections"], model(list(images)))   # inspecting changes nothing
     np.testing.assert_allclose(trace["class_probs"].sum(1), 1, rtol=1e-5)
 
 

@@ -128,3 +128,53 @@ def test_postprocess_detections_order_threshold_and_nms():
     np.testing.assert_array_equal(det["labels"], [2, 1])            # sorted by score
     np.testing.assert_allclose(det["scores"], [0.8, 0.6], rtol=1e-5)
     np.testing.assert_allclose(det["boxes"], [[20, 20, 32, 32], [0, 0, 10, 10]])  # clipped to the image
+
+
+def test_mask_branch_is_required():
+    rng = np.random.default_rng(0)
+    with pytest.raises(TypeError, match="mask_roi_pool"):
+        RoIHeads(MultiScaleRoIAlign(["0"], 7, 2), TwoMLPHead(4 * 49, 8, rng=rng), FastRCNNPredictor(8, 3, rng=rng))
+
+
+def _train_pass(heads, gt_boxes, gt_labels):
+    """One training forward on a 2-level 64 x 64 pyramid: (features, cache)."""
+    rng = np.random.default_rng(5)
+    features = {"0": rng.standard_normal((1, 4, 16, 16)), "1": rng.standard_normal((1, 4, 8, 8)),
+                "pool": rng.standard_normal((1, 4, 4, 4))}
+    masks = np.zeros((len(gt_boxes), 64, 64), np.uint8)
+    for m, (x1, y1, x2, y2) in zip(masks, np.asarray(gt_boxes, int).reshape(-1, 4)):
+        m[y1:y2, x1:x2] = 1
+    targets = [{"boxes": np.asarray(gt_boxes, np.float64).reshape(-1, 4), "labels": np.asarray(gt_labels, np.int64),
+                "masks": masks}]
+    proposals = [np.array([[2, 2, 30, 30], [4, 6, 28, 31], [30, 30, 60, 62], [10, 40, 20, 60]], np.float64)]
+    _, losses, cache = heads.forward(features, proposals, [(64, 64)], targets, np.random.default_rng(0))
+    return features, losses, cache
+
+
+def test_backward_adds_box_then_mask_to_the_given_gradient():
+    heads = make_heads(batch=8).astype(np.float64)
+    features, losses, cache = _train_pass(heads, [[3, 3, 29, 30]], [2])
+    assert losses["loss_mask"] > 0
+    dlosses = {"loss_classifier": 1.0, "loss_box_reg": 1.0, "loss_mask": 1.0, "loss_objectness": 1.0}
+    dbox, dmask = heads.backward_box(dlosses, cache), heads.backward_mask(dlosses, cache)
+    assert sorted(dbox) == sorted(dmask) == ["0", "1"]          # the levels the poolers read
+    earlier = {name: np.full(f.shape, 0.5) for name, f in features.items()}
+    total = heads.backward(dlosses, cache, earlier)
+    assert sorted(total) == ["0", "1", "pool"]
+    np.testing.assert_array_equal(total["pool"], earlier["pool"])   # not read by the heads: passes through
+    for name in ["0", "1"]:
+        np.testing.assert_array_equal(total[name], earlier[name] + dbox[name] + dmask[name])
+        np.testing.assert_array_equal(heads.backward(dlosses, cache)[name], dbox[name] + dmask[name])
+
+
+def test_backward_without_positives_has_no_mask_gradient():
+    heads = make_heads(batch=8).astype(np.float64)
+    _, losses, cache = _train_pass(heads, np.zeros((0, 4)), np.zeros(0, np.int64))
+    assert losses["loss_mask"] == 0 and cache.mask_loss is None
+    dlosses = {"loss_classifier": 1.0, "loss_box_reg": 1.0, "loss_mask": 1.0}
+    assert heads.backward_mask(dlosses, cache) == {}
+    dbox = heads.backward_box(dlosses, cache)
+    total = heads.backward(dlosses, cache)
+    assert sorted(total) == ["0", "1"]
+    for name in total:
+        np.testing.assert_array_equal(total[name], dbox[name])

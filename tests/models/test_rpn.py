@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from minimrcnn.models.inspection import recording
 from minimrcnn.models.rpn import RegionProposalNetwork, RPNHead, concat_box_prediction_layers, \
     split_box_prediction_grads
 from minimrcnn.models.transform import ImageList
@@ -52,8 +53,8 @@ def test_filter_proposals_per_level_topn_and_post_nms():
     rng = np.random.default_rng(0)
     feats = features(rng, np.float32)
     images = ImageList(np.zeros((2, 3, 32, 32), np.float32), [(32, 32), (20, 28)])
-    trace = {}
-    boxes, losses, cache = rpn(images, feats, trace=trace)
+    with recording() as trace:
+        boxes, losses, cache = rpn(images, feats)
     assert losses == {} and cache is None
     for b, before, (h, w) in zip(boxes, trace["rpn_proposals_before_nms"], images.image_sizes):
         assert len(before) <= 10 and len(b) <= 7        # 5 per level before NMS, 7 after
@@ -66,16 +67,16 @@ def test_anchor_targets_and_loss_normalisation():
     rpn = make_rpn()
     rng = np.random.default_rng(1)
     images = ImageList(np.zeros((2, 3, 32, 32)), [(32, 32), (32, 32)])
-    trace = {}
-    _, losses, cache = rpn(images, features(rng, np.float32), targets(), rng=np.random.default_rng(0), trace=trace)
+    with recording() as trace:
+        _, losses, cache = rpn(images, features(rng, np.float32), targets(), rng=np.random.default_rng(0))
     labels = trace["rpn_labels"]
     assert np.all(labels[1] == 0)                        # image without GT: all background
     assert set(np.unique(labels[0])) <= {-1.0, 0.0, 1.0} and (labels[0] == 1).sum() >= 2
     sampled, pos = trace["rpn_sampled_inds"], trace["rpn_sampled_pos_inds"]
     assert len(sampled) == 32 and len(pos) <= 8
     x = trace["objectness"].reshape(-1)[sampled]
-    t = np.concatenate(labels)[sampled]
-    bce = np.mean(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))
+    target = np.concatenate(labels)[sampled]
+    bce = np.mean(np.maximum(x, 0) - x * target + np.log1p(np.exp(-np.abs(x))))
     assert losses["loss_objectness"] == pytest.approx(bce)
     d = trace["rpn_box_deltas"].reshape(-1, 4)[pos] - np.concatenate(trace["rpn_regression_targets"])[pos]
     beta = 1 / 9
@@ -94,9 +95,10 @@ def test_backward_gradient_check_wrt_features_and_head():
         return losses["loss_objectness"] + losses["loss_rpn_box_reg"]
     _, _, cache = rpn(images, feats, targets(), rng=np.random.default_rng(0))
     rpn.zero_grad()
-    dfeats = rpn.backward(cache)
+    dfeats = rpn.backward({"loss_objectness": 1.0, "loss_rpn_box_reg": 1.0}, cache)
+    assert list(dfeats) == list(feats)                   # keyed by level name, like the features
     eps = 1e-6
-    for level, name in enumerate(feats):
+    for name in feats:
         for _ in range(5):
             idx = tuple(int(rng.integers(0, s)) for s in feats[name].shape)
             old = feats[name][idx]
@@ -106,7 +108,7 @@ def test_backward_gradient_check_wrt_features_and_head():
             minus = loss()
             feats[name][idx] = old
             num = (plus - minus) / (2 * eps)
-            assert abs(num - dfeats[level][idx]) <= 1e-6 * max(abs(num) + abs(dfeats[level][idx]), 1e-3)
+            assert abs(num - dfeats[name][idx]) <= 1e-6 * max(abs(num) + abs(dfeats[name][idx]), 1e-3)
     for name, p in rpn.named_parameters():
         idx = tuple(int(rng.integers(0, s)) for s in p.shape)
         old = p.data[idx]
@@ -117,3 +119,22 @@ def test_backward_gradient_check_wrt_features_and_head():
         p.data[idx] = old
         num = (plus - minus) / (2 * eps)
         assert abs(num - p.grad[idx]) <= 1e-6 * max(abs(num) + abs(p.grad[idx]), 1e-3), name
+
+
+def test_backward_adds_to_the_given_gradient_and_scales_with_the_seeds():
+    rpn = make_rpn().astype(np.float64)
+    rng = np.random.default_rng(2)   # (with 3, the ReLU before bbox_pred is dead at both positives)
+    feats = features(rng)
+    images = ImageList(np.zeros((2, 3, 32, 32)), [(32, 32), (32, 32)])
+    _, _, cache = rpn(images, feats, targets(), rng=np.random.default_rng(0))
+    own = rpn.backward({"loss_objectness": 1.0, "loss_rpn_box_reg": 1.0}, cache)
+    earlier = {name: rng.standard_normal(f.shape) for name, f in feats.items()}
+    added = rpn.backward({"loss_objectness": 1.0, "loss_rpn_box_reg": 1.0}, cache, earlier)
+    for name in feats:
+        np.testing.assert_array_equal(added[name], earlier[name] + own[name])
+    # d(loss)/d(features) is linear in the seeds: objectness alone plus box alone is the whole.
+    obj = rpn.backward({"loss_objectness": 1.0, "loss_rpn_box_reg": 0.0}, cache)
+    box = rpn.backward({"loss_objectness": 0.0, "loss_rpn_box_reg": 1.0}, cache)
+    for name in feats:
+        np.testing.assert_allclose(obj[name] + box[name], own[name], rtol=1e-12, atol=1e-15)
+    assert sum(np.abs(g).sum() for g in box.values()) > 0   # the box seed alone does reach the features
