@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from common import Row, median_ms
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops import AnchorGenerator, batched_nms, box_iou, nms
 
 

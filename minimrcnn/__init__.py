@@ -13,7 +13,7 @@ Boxes are always (x1, y1, x2, y2) float pixels.
 
 __version__ = "0.1.0"
 
-from minimrcnn.config import (  # noqa: E402
+from minimrcnn.runtime import (  # noqa: E402
     reference_kernels,
     reference_kernels_enabled,
     use_reference_kernels,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.runtime import reference_kernels_enabled
 
 # Below this many pairs the NumPy twin is as fast as the kernel (no thread start-up).
 _KERNEL_MIN_PAIRS = 4096

@@ -22,7 +22,7 @@ import math
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.runtime import reference_kernels_enabled
 from minimrcnn.ops.roi_align import roi_align
 
 

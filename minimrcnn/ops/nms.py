@@ -26,7 +26,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.runtime import reference_kernels_enabled
 
 # torchvision (CPU) switches batched_nms to a per-class loop above this many coordinates.
 _BATCHED_NMS_TRICK_MAX_NUMEL = 4000

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.runtime import reference_kernels_enabled
 
 
 class RoIAlignCache(NamedTuple):

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.runtime import reference_kernels_enabled
 from minimrcnn.ops.roi_align import (
     _check_input, _check_output_size, convert_boxes_to_roi_format,
 )

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.masks import (
     expand_boxes_for_paste, paste_masks_in_image, project_masks_on_boxes, resize_axis_weights,
 )

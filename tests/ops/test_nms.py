@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.boxes import box_iou
 from minimrcnn.ops.nms import batched_nms, nms, nms_reference
 
@@ -103,7 +103,7 @@ def test_kernel_equals_twin_without_jit():
     # The kernel run as plain Python (NUMBA_DISABLE_JIT=1) gives the same answers.
     code = textwrap.dedent("""
         import numpy as np
-        from minimrcnn.config import reference_kernels
+        from minimrcnn.runtime import reference_kernels
         from minimrcnn.ops.boxes import box_iou
         from minimrcnn.ops.nms import nms
         rng = np.random.default_rng(0)

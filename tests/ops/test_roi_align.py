@@ -9,7 +9,7 @@ import numba
 import numpy as np
 import pytest
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.roi_align import (
     roi_align, roi_align_backward, roi_align_forward, roi_align_sample_points,
 )

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.runtime import reference_kernels_enabled
 
 _FLOATS = (np.float32, np.float64)
 _MODES = ("nearest", "bilinear")

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.runtime import reference_kernels_enabled
 from minimrcnn.nn.functional._checks import pair as _pair
 
 from minimrcnn.nn.functional._checks import FLOATS as _FLOATS
