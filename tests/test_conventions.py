@@ -78,3 +78,29 @@ def test_scan_found_the_foundation_modules():
     # Guards against the scan silently finding nothing.
     for name in ("activation", "norm", "loss", "tensor"):
         assert f"minimrcnn.nn.functional.{name}" in MODULES
+
+
+# Layers import one way at run time too: nn below ops below models below train/cli.
+_LOADED = "import sys, {module}; print(' '.join(m for m in sys.modules if m.startswith('minimrcnn.')))"
+
+
+@pytest.mark.parametrize("module, forbidden", [
+    ("minimrcnn", ("ops", "models", "train", "eval", "data", "cli", "nn")),
+    ("minimrcnn.nn.functional", ("ops", "models", "train", "eval", "data", "cli")),
+    ("minimrcnn.ops", ("models", "train", "eval", "data", "cli")),
+])
+def test_importing_a_layer_loads_nothing_above_it(module, forbidden):
+    import subprocess
+    import sys
+    loaded = subprocess.run([sys.executable, "-c", _LOADED.format(module=module)], capture_output=True,
+                            text=True, check=True).stdout.split()
+    above = [m for m in loaded if m.split(".")[1] in forbidden]
+    assert not above, f"import {module} loaded {above}"
+
+
+def test_top_level_weights_functions_load_lazily():
+    import minimrcnn
+    from minimrcnn.models.weights import load_weights, save_weights
+    assert minimrcnn.load_weights is load_weights and minimrcnn.save_weights is save_weights
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        minimrcnn.nope  # noqa: B018
