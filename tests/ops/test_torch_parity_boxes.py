@@ -14,9 +14,10 @@ from torchvision.models.detection.image_list import ImageList  # noqa: E402
 
 from minimrcnn.runtime import reference_kernels  # noqa: E402
 from minimrcnn.ops import (  # noqa: E402
-    AnchorGenerator, BoxCoder, Matcher, batched_nms, box_convert, box_iou, clip_boxes_to_image, masks_to_boxes, nms,
+    AnchorGenerator, BoxCoder, Matcher, batched_nms, box_convert, box_iou, clip_boxes_to_image, masks_to_boxes,
     remove_small_boxes,
 )
+from minimrcnn.ops.nms import nms  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
