@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from minimrcnn.models.transform import (
-    GeneralizedRCNNTransform, bilinear_resize, nearest_resize_masks, resize_boxes,
-)
+from minimrcnn.models.transform import GeneralizedRCNNTransform, nearest_resize_masks, resize_boxes, to_float_chw
+from minimrcnn.nn.functional.interpolate import interpolate
 
 
 @pytest.mark.parametrize("hw, expected", [((480, 640), (800, 1066)), ((427, 640), (800, 1199)),
@@ -15,13 +14,21 @@ def test_resized_sizes_match_torchvision(hw, expected):
     assert GeneralizedRCNNTransform(800, 1333).get_size(*hw) == expected
 
 
-def test_bilinear_known_answer_and_identity():
-    x = np.array([[0.0, 1.0]], dtype=np.float32)[None]          # [1, 1, 2]
-    # src = (dst + 0.5) * 2/4 - 0.5 = -0.25, 0.25, 0.75, 1.25 -> clamp at 0, i1 clamps at the edge
-    np.testing.assert_allclose(bilinear_resize(x, (1, 4))[0, 0], [0, 0.25, 0.75, 1.0])
-    y = np.random.default_rng(0).random((3, 5, 7))
-    np.testing.assert_allclose(bilinear_resize(y, (5, 7)), y)
-    assert bilinear_resize(y.astype(np.float32), (10, 3)).dtype == np.float32
+def test_resize_is_interpolate_bilinear():
+    # The transform resizes with the one bilinear implementation (nn.functional.interpolate).
+    t = GeneralizedRCNNTransform(40, 100, image_mean=(0, 0, 0), image_std=(1, 1, 1), size_divisible=1)
+    x = np.random.default_rng(0).random((3, 20, 30)).astype(np.float32)
+    batch, _, _ = t([x])
+    assert batch.image_sizes == [(40, 60)]
+    np.testing.assert_array_equal(batch.tensors[0], interpolate(x[None], (40, 60), "bilinear")[0])
+
+
+def test_to_float_chw_is_the_trainers_conversion():
+    image = np.arange(256 * 3, dtype=np.int64).reshape(16, 16, 3).astype(np.uint8)
+    out = to_float_chw(image)
+    assert out.dtype == np.float32 and out.shape == (3, 16, 16) and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / 255.0)
+    assert out[0, 0, 1] == np.float32(3) / np.float32(255)
 
 
 def test_nearest_masks_and_box_scaling():
@@ -61,6 +68,8 @@ def test_forward_normalises_pads_and_keeps_targets():
     (np.zeros((3, 8, 8), np.int32), TypeError, r"images\[0\].*dtype int32"),
     (np.zeros((8, 8, 3), np.float32), ValueError, r"images\[0\].*\[3, H, W\]"),
     (np.zeros((8, 8), np.uint8), ValueError, r"images\[0\].*\[H, W, 3\]"),
+    (np.zeros((0, 8, 3), np.uint8), ValueError, r"images\[0\] must be a non-empty uint8 \[H, W, 3\] image, got shape \(0, 8, 3\)"),
+    (np.zeros((3, 0, 8), np.float32), ValueError, r"images\[0\] must be a non-empty float \[3, H, W\] image, got shape \(3, 0, 8\)"),
     (np.full((3, 8, 8), 2.0, np.float32), ValueError, r"images\[0\].*\[0, 1\]"),
     (np.full((3, 8, 8), np.nan, np.float32), ValueError, r"images\[0\].*finite"),
     ([[0.5]], TypeError, r"images\[0\].*numpy"),
@@ -116,7 +125,7 @@ def test_bilinear_matches_torch():
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(1).random((3, 37, 53)).astype(np.float32)
     for size in [(80, 107), (20, 31)]:
-        ours = bilinear_resize(x, size)
+        ours = interpolate(x[None], size, "bilinear")[0]   # what the transform calls
         ref = torch.nn.functional.interpolate(torch.from_numpy(x)[None], size=size, mode="bilinear",
                                               align_corners=False)[0].numpy()
         np.testing.assert_allclose(ours, ref, atol=1e-5)  # summation order differs

@@ -1,5 +1,10 @@
 """Resize feature maps to a given size, as torch.nn.functional.interpolate(size=...).
 
+This module holds the project's one copy of torch's resize formulas
+(``nearest_source``, ``bilinear_source`` and their per-axis tables ``axis_sources``):
+the FPN top-down path, the image transform (models/transform.py: images and target
+masks) and mask pasting (ops/masks.py) all call them.
+
 Two modes, each mapping an output pixel ``dst`` of an axis to input pixels with the
 ratio ``scale = in / out`` (what torch uses when it is given a size, or a scale
 factor with recompute_scale_factor=True):
@@ -9,9 +14,10 @@ factor with recompute_scale_factor=True):
   product in **float32**, whatever the input dtype, exactly as torch.
   Example: in=3, out=5: scale=0.6, dst 0..4 -> src 0, 0, 1, 1, 2.
 * ``"bilinear"`` (align_corners=False, no antialiasing; the image transform):
-  ``src = max((dst + 0.5) * scale - 0.5, 0)``, ``i0 = floor(src)``,
+  ``src = max((dst + 0.5) * scale - 0.5, 0)``, ``i0 = min(floor(src), in - 1)``,
   ``i1 = min(i0 + 1, in - 1)``, weights ``l1 = src - i0``, ``l0 = 1 - l1``, in the
-  input's dtype (torch's op-math precision), separably per axis:
+  input's dtype (torch's op-math precision), separably per axis, in torch's order
+  (along W within each row first, then between the two rows):
   ``out = ly0*(lx0*x[i0y, i0x] + lx1*x[i0y, i1x]) + ly1*(lx0*x[i1y, i0x] + lx1*x[i1y, i1x])``.
   Example: in=2, out=4: scale=0.5, dst 0..3 -> src 0, 0.25, 0.75, 1.25 -> clamps to i0=1=i1.
 
@@ -36,19 +42,74 @@ _MODES = ("nearest", "bilinear")
 
 
 # ----------------------------------------------------------------------------------
+# torch's source-pixel formulas, the one copy: interpolate, the image transform
+# (models/transform.py) and mask pasting (ops/masks.py) all call these.
+# ----------------------------------------------------------------------------------
+@numba.njit(cache=True)
+def nearest_source(dst, in_len, out_len):
+    """Legacy nearest: input pixel ``min(floor(dst * in/out), in - 1)`` of output pixel ``dst``.
+
+    The scale and the product are float32 whatever the data's dtype, exactly as torch.
+    """
+    scale = np.float32(in_len) / np.float32(out_len)
+    return min(int(math.floor(np.float32(dst) * scale)), in_len - 1)
+
+
+@numba.njit(cache=True)
+def bilinear_source(dst, in_len, out_len, t):
+    """align_corners=False: (i0, i1, l0, l1) of output pixel ``dst``, arithmetic in dtype ``t``.
+
+    ``src = max((dst + 0.5) * in/out - 0.5, 0)``, ``i0 = min(floor(src), in - 1)``,
+    ``i1 = min(i0 + 1, in - 1)``, ``l1 = src - i0``, ``l0 = 1 - l1``. ``t`` is the
+    NumPy scalar type (``np.float32``: torch's op-math for float32 data).
+    src < in - 0.5 always, so l1 lies in [0, 1) without a clip.
+    """
+    scale = t(in_len) / t(out_len)
+    src = max((t(dst) + t(0.5)) * scale - t(0.5), t(0.0))
+    i0 = min(int(math.floor(src)), in_len - 1)
+    i1 = i0 + 1 if i0 < in_len - 1 else i0
+    l1 = src - t(i0)
+    return i0, i1, t(1.0) - l1, l1
+
+
+@numba.njit(cache=True)
+def _fill_axis_sources(i0, i1, l0, l1, in_len, bilinear, t):
+    """Fill the four per-axis tables (length out_len) from the scalar formulas above."""
+    out_len = i0.shape[0]
+    for dst in range(out_len):
+        if bilinear:
+            i0[dst], i1[dst], l0[dst], l1[dst] = bilinear_source(dst, in_len, out_len, t)
+        else:
+            i0[dst] = i1[dst] = nearest_source(dst, in_len, out_len)
+            l0[dst], l1[dst] = t(1.0), t(0.0)
+
+
+def axis_sources(in_len, out_len, mode, dtype=np.float32):
+    """Source pixels of one axis: i0, i1 int64[out_len] and weights l0, l1 dtype[out_len].
+
+    Output pixel ``dst`` reads ``l0[dst] * in[i0[dst]] + l1[dst] * in[i1[dst]]``; for
+    ``"nearest"`` i1 = i0, l0 = 1, l1 = 0. Example: bilinear in=2, out=4 gives
+    i0 = [0, 0, 0, 1], i1 = [1, 1, 1, 1], l1 = [0, 0.25, 0.75, 0.25].
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    dtype = np.dtype(dtype).type
+    i0, i1 = np.empty(out_len, np.int64), np.empty(out_len, np.int64)
+    l0, l1 = np.empty(out_len, dtype), np.empty(out_len, dtype)
+    _fill_axis_sources(i0, i1, l0, l1, int(in_len), mode == "bilinear", dtype)
+    return i0, i1, l0, l1
+
+
+# ----------------------------------------------------------------------------------
 # Reference twins: per-pixel loops, vectorised over images and channels
 # ----------------------------------------------------------------------------------
 def _source_pixels_reference(dst, in_len, out_len, mode, dtype):
-    """(i0, i1, l0, l1) for one output coordinate, computed scalar by scalar."""
+    """(i0, i1, l0, l1) of one output coordinate, from the shared scalar formulas."""
     if mode == "nearest":
-        scale = np.float32(in_len) / np.float32(out_len)          # float32 as torch
-        i0 = min(int(math.floor(np.float32(dst) * scale)), in_len - 1)
-        return i0, i0, 1.0, 0.0
-    scale = dtype(in_len) / dtype(out_len)
-    src = max((dtype(dst) + dtype(0.5)) * scale - dtype(0.5), dtype(0))
-    i0 = min(int(math.floor(src)), in_len - 1)
-    l1 = min(max(src - dtype(i0), dtype(0)), dtype(1))
-    return i0, (i0 + 1 if i0 < in_len - 1 else i0), dtype(1) - l1, l1
+        i0 = nearest_source(dst, in_len, out_len)
+        return i0, i0, dtype(1), dtype(0)
+    i0, i1, l0, l1 = bilinear_source(dst, in_len, out_len, dtype)
+    return i0, i1, dtype(l0), dtype(l1)
 
 
 def interpolate_forward_reference(x, size, mode):
@@ -93,7 +154,7 @@ def interpolate_backward_reference(dout, in_shape, mode):
 
 
 # ----------------------------------------------------------------------------------
-# Numba kernels: the per-axis source pixels come precomputed (see _axis_sources)
+# Numba kernels: the per-axis source pixels come precomputed (see axis_sources)
 # ----------------------------------------------------------------------------------
 @numba.njit(cache=True, parallel=True)
 def _nearest_forward_kernel(out, x, iy, ix):
@@ -153,20 +214,6 @@ def _bilinear_backward_kernel(dx, dout, i0y, i1y, l0y, l1y, i0x, i1x, l0x, l1x):
     return dx
 
 
-def _axis_sources(in_len, out_len, mode, dtype):
-    """Vectorised source pixels of one axis: (i0, i1, l0, l1) arrays of length out_len."""
-    if mode == "nearest":
-        scale = np.float32(in_len) / np.float32(out_len)
-        i0 = np.minimum(np.floor(np.arange(out_len, dtype=np.float32) * scale).astype(np.int64), in_len - 1)
-        return (i0,)
-    scale = dtype(in_len) / dtype(out_len)
-    src = np.maximum((np.arange(out_len).astype(dtype) + dtype(0.5)) * scale - dtype(0.5), dtype(0))
-    i0 = np.minimum(np.floor(src).astype(np.int64), in_len - 1)
-    l1 = np.clip(src - i0.astype(dtype), 0, 1).astype(dtype)
-    i1 = np.where(i0 < in_len - 1, i0 + 1, i0)
-    return i0, i1, (dtype(1) - l1).astype(dtype), l1
-
-
 # ----------------------------------------------------------------------------------
 # Public op
 # ----------------------------------------------------------------------------------
@@ -202,7 +249,7 @@ def interpolate_forward(x, size, mode="nearest"):
         out = interpolate_forward_reference(x, (Ho, Wo), mode)
     else:
         out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
-        rows, columns = _axis_sources(H, Ho, mode, x.dtype.type), _axis_sources(W, Wo, mode, x.dtype.type)
+        rows, columns = axis_sources(H, Ho, mode, x.dtype), axis_sources(W, Wo, mode, x.dtype)
         if mode == "nearest":
             _nearest_forward_kernel(out, x, rows[0], columns[0])
         else:
@@ -221,7 +268,7 @@ def interpolate_backward(dout, cache: InterpolateCache):
     if reference_kernels_enabled():
         return interpolate_backward_reference(dout, cache.in_shape, cache.mode)
     dx = np.zeros(cache.in_shape, dtype=dout.dtype)
-    rows, columns = _axis_sources(H, Ho, cache.mode, dout.dtype.type), _axis_sources(W, Wo, cache.mode, dout.dtype.type)
+    rows, columns = axis_sources(H, Ho, cache.mode, dout.dtype), axis_sources(W, Wo, cache.mode, dout.dtype)
     if cache.mode == "nearest":
         return _nearest_backward_kernel(dx, dout, rows[0], columns[0])
     return _bilinear_backward_kernel(dx, dout, *rows, *columns)
