@@ -102,52 +102,52 @@ class GeneralizedRCNNTransform:
     def check_image(self, image, i: int) -> np.ndarray:
         """Return image i as float[3, H, W] in [0, 1]; uint8[H, W, 3] is converted (/255)."""
         if not isinstance(image, np.ndarray):
-            raise TypeError(f"images[{i}]: expected a numpy array, got {type(image).__name__}")
+            raise TypeError(f"images[{i}] must be a numpy array, got {type(image).__name__}")
         if image.dtype == np.uint8:
             return to_float_chw(image, f"images[{i}]")
         if image.dtype not in (np.float32, np.float64):
-            raise TypeError(f"images[{i}]: expected float32/float64 [3, H, W] or uint8 [H, W, 3], "
+            raise TypeError(f"images[{i}] must be float32/float64 [3, H, W] or uint8 [H, W, 3], "
                             f"got dtype {image.dtype}")
         if image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"images[{i}]: a float image must be [3, H, W], got shape {image.shape}")
+            raise ValueError(f"images[{i}] must be a float [3, H, W] image, got shape {image.shape}")
         if image.shape[1] < 1 or image.shape[2] < 1:
             raise ValueError(f"images[{i}] must be a non-empty float [3, H, W] image, got shape {image.shape}")
         if not np.all(np.isfinite(image)):
-            raise ValueError(f"images[{i}]: float values must be finite and in [0, 1], "
+            raise ValueError(f"images[{i}] must have finite float values in [0, 1], "
                              f"got {int(np.count_nonzero(~np.isfinite(image)))} NaN/inf values")
         if image.min() < 0 or image.max() > 1:
-            raise ValueError(f"images[{i}]: float values must be finite and in [0, 1], "
+            raise ValueError(f"images[{i}] must have finite float values in [0, 1], "
                              f"got range [{image.min()}, {image.max()}]")
         return image
 
     def check_target(self, target, i: int, image_hw) -> dict:
         """Validate target i: boxes float[G, 4] non-degenerate, labels int64[G], masks uint8[G, H, W]."""
         if not isinstance(target, dict):
-            raise TypeError(f"targets[{i}]: expected a dict, got {type(target).__name__}")
+            raise TypeError(f"targets[{i}] must be a dict, got {type(target).__name__}")
         for key in ("boxes", "labels"):
             if key not in target:
-                raise ValueError(f"targets[{i}]: missing field '{key}'")
+                raise ValueError(f"targets[{i}] must have the field '{key}', got fields {sorted(target)}")
         boxes = np.asarray(target["boxes"])
         if boxes.ndim != 2 or boxes.shape[1] != 4 or not np.issubdtype(boxes.dtype, np.floating):
-            raise ValueError(f"targets[{i}]['boxes']: expected float[G, 4], got {boxes.dtype}{list(boxes.shape)}")
+            raise ValueError(f"targets[{i}]['boxes'] must be float[G, 4], got {boxes.dtype}{list(boxes.shape)}")
         G = boxes.shape[0]
         bad = np.where((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]) | ~np.isfinite(boxes).all(1))[0]
         if len(bad):
-            raise ValueError(f"targets[{i}]['boxes']: degenerate box (need x2 > x1 and y2 > y1) at index "
-                             f"{int(bad[0])}: {boxes[bad[0]].tolist()}")
+            raise ValueError(f"targets[{i}]['boxes'] must have x2 > x1 and y2 > y1 (finite), got a degenerate "
+                             f"box at index {int(bad[0])}: {boxes[bad[0]].tolist()}")
         labels = np.asarray(target["labels"])
         if labels.shape != (G,) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"targets[{i}]['labels']: expected int64[{G}], got {labels.dtype}{list(labels.shape)}")
+            raise ValueError(f"targets[{i}]['labels'] must be int64[{G}], got {labels.dtype}{list(labels.shape)}")
         high = None if self.num_classes is None else self.num_classes - 1
         if G and (labels.min() < 1 or (high is not None and labels.max() > high)):
-            raise ValueError(f"targets[{i}]['labels']: labels must be in [1, {high if high else 'K-1'}] "
+            raise ValueError(f"targets[{i}]['labels'] must be in [1, {high if high else 'K-1'}] "
                              f"(0 is background), got range [{labels.min()}, {labels.max()}]")
         out = dict(target)
         out["boxes"], out["labels"] = boxes, labels.astype(np.int64)
         if "masks" in target:
             masks = np.asarray(target["masks"])
             if masks.shape != (G, *image_hw):
-                raise ValueError(f"targets[{i}]['masks']: expected shape {(G, *image_hw)} (G boxes, image H, W), "
+                raise ValueError(f"targets[{i}]['masks'] must have shape {(G, *image_hw)} (G boxes, image H, W), "
                                  f"got {masks.shape}")
             out["masks"] = masks.astype(np.uint8)
         return out
@@ -161,10 +161,10 @@ class GeneralizedRCNNTransform:
     def __call__(self, images, targets=None):
         """Returns (ImageList, resized targets or None, original sizes [(h, w), ...])."""
         if not isinstance(images, (list, tuple)) or len(images) == 0:
-            raise ValueError(f"images: expected a non-empty list of images, got {type(images).__name__}")
+            raise ValueError(f"images must be a non-empty list of images, got {type(images).__name__}")
         if targets is not None and (not isinstance(targets, (list, tuple)) or len(targets) != len(images)):
             length = len(targets) if hasattr(targets, "__len__") else "?"
-            raise ValueError(f"targets: expected a list of {len(images)} dicts (one per image), got "
+            raise ValueError(f"targets must be a list of {len(images)} dicts (one per image), got "
                              f"{type(targets).__name__} of length {length}")
         resized, new_targets, original_sizes = [], [], []
         for i, image in enumerate(images):

@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 from minimrcnn.nn.functional.interpolate import axis_sources, bilinear_source
+from minimrcnn.ops._checks import came, check_boxes
 from minimrcnn.ops.roi_align import roi_align
 from minimrcnn.runtime import reference_kernels_enabled
 
@@ -39,15 +40,12 @@ def project_masks_on_boxes(gt_masks, boxes, matched_idxs, M=28):
         float32[R,M,M] soft targets in [0, 1] (float64 if boxes are float64, as torchvision).
     """
     gt_masks = np.asarray(gt_masks)
-    boxes = np.asarray(boxes)
+    boxes = check_boxes(boxes, "boxes", allow_int=True)
     matched_idxs = np.asarray(matched_idxs)
     if gt_masks.ndim != 3:
-        raise ValueError(f"gt_masks: expected [G,H,W], got shape {gt_masks.shape}")
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes: expected float[R,4], got shape {boxes.shape}")
+        raise ValueError(f"gt_masks must have shape [G, H, W], got {came(gt_masks)}")
     if matched_idxs.shape != (boxes.shape[0],):
-        raise ValueError(f"matched_idxs: expected int64[{boxes.shape[0]}], got shape "
-                         f"{matched_idxs.shape}")
+        raise ValueError(f"matched_idxs must be int64[{boxes.shape[0]}] (one per box), got {came(matched_idxs)}")
     dtype = np.float64 if boxes.dtype == np.float64 else np.float32
     rois = np.concatenate([matched_idxs[:, None].astype(dtype), boxes.astype(dtype)], axis=1)
     # [G,H,W] -> [G,1,H,W]: the GT index plays the role of RoIAlign's batch index.
@@ -138,11 +136,10 @@ def paste_masks_in_image(masks, boxes, image_shape, padding=1):
     masks = np.asarray(masks)
     boxes = np.asarray(boxes)
     if masks.ndim != 4 or masks.shape[1] != 1 or masks.shape[2] != masks.shape[3]:
-        raise ValueError(f"masks: expected float[D,1,M,M], got shape {masks.shape}")
-    if boxes.shape != (masks.shape[0], 4):
-        raise ValueError(f"boxes: expected float[{masks.shape[0]},4], got shape {boxes.shape}")
-    if not np.isfinite(boxes).all():
-        raise ValueError("boxes: expected finite coordinates, got NaN or inf")
+        raise ValueError(f"masks must be float[D, 1, M, M], got {came(masks)}")
+    boxes = check_boxes(boxes, "boxes", allow_int=True)
+    if boxes.shape[0] != masks.shape[0]:
+        raise ValueError(f"boxes must have shape [{masks.shape[0]}, 4] (one per mask), got {came(boxes)}")
     H, W = (int(v) for v in image_shape)
     D, M = masks.shape[0], masks.shape[-1]
     if D == 0:

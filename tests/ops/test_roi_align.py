@@ -1,4 +1,4 @@
-"""RoIAlign: known answers (torchvision-semantics.md sec. 15), twin == kernel, gradients,
+"""RoIAlign: known answers (torchvision's, hand-computed), twin == kernel, gradients,
 determinism, invariances, edge cases and bad inputs."""
 
 import os
@@ -238,7 +238,7 @@ def test_grid_size_zero_or_negative_gives_zero():
     (np.array([[0, 0, 0, np.inf, 1]]), "finite"),
     (np.array([[1, 0, 0, 1, 1]]), "batch index"),
     (np.array([[-1, 0, 0, 1, 1]]), "batch index"),
-    (np.array([[0, 0, 1, 1]]), r"float\[R,5\]"),
+    (np.array([[0, 0, 1, 1]]), r"float\[R, 5\]"),
     ([np.zeros((2, 3))], r"boxes\[0\]"),
 ])
 def test_bad_boxes(boxes, match):

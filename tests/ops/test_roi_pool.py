@@ -1,4 +1,4 @@
-"""RoIPool: known answers (torchvision-semantics.md sec. 15), twin == kernel, gradients,
+"""RoIPool: known answers (torchvision's, hand-computed), twin == kernel, gradients,
 determinism, the lesson's quantisation numbers, edge cases and bad inputs."""
 
 import math

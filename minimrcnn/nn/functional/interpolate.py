@@ -35,9 +35,9 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from minimrcnn.nn.functional._checks import came, check_array, check_dout, pair
 from minimrcnn.runtime import reference_kernels_enabled
 
-_FLOATS = (np.float32, np.float64)
 _MODES = ("nearest", "bilinear")
 
 
@@ -56,32 +56,32 @@ def nearest_source(dst, in_len, out_len):
 
 
 @numba.njit(cache=True)
-def bilinear_source(dst, in_len, out_len, t):
-    """align_corners=False: (i0, i1, l0, l1) of output pixel ``dst``, arithmetic in dtype ``t``.
+def bilinear_source(dst, in_len, out_len, ftype):
+    """align_corners=False: (i0, i1, l0, l1) of output pixel ``dst``, arithmetic in dtype ``ftype``.
 
     ``src = max((dst + 0.5) * in/out - 0.5, 0)``, ``i0 = min(floor(src), in - 1)``,
-    ``i1 = min(i0 + 1, in - 1)``, ``l1 = src - i0``, ``l0 = 1 - l1``. ``t`` is the
+    ``i1 = min(i0 + 1, in - 1)``, ``l1 = src - i0``, ``l0 = 1 - l1``. ``ftype`` is the
     NumPy scalar type (``np.float32``: torch's op-math for float32 data).
     src < in - 0.5 always, so l1 lies in [0, 1) without a clip.
     """
-    scale = t(in_len) / t(out_len)
-    src = max((t(dst) + t(0.5)) * scale - t(0.5), t(0.0))
+    scale = ftype(in_len) / ftype(out_len)
+    src = max((ftype(dst) + ftype(0.5)) * scale - ftype(0.5), ftype(0.0))
     i0 = min(int(math.floor(src)), in_len - 1)
     i1 = i0 + 1 if i0 < in_len - 1 else i0
-    l1 = src - t(i0)
-    return i0, i1, t(1.0) - l1, l1
+    l1 = src - ftype(i0)
+    return i0, i1, ftype(1.0) - l1, l1
 
 
 @numba.njit(cache=True)
-def _fill_axis_sources(i0, i1, l0, l1, in_len, bilinear, t):
+def _fill_axis_sources(i0, i1, l0, l1, in_len, bilinear, ftype):
     """Fill the four per-axis tables (length out_len) from the scalar formulas above."""
     out_len = i0.shape[0]
     for dst in range(out_len):
         if bilinear:
-            i0[dst], i1[dst], l0[dst], l1[dst] = bilinear_source(dst, in_len, out_len, t)
+            i0[dst], i1[dst], l0[dst], l1[dst] = bilinear_source(dst, in_len, out_len, ftype)
         else:
             i0[dst] = i1[dst] = nearest_source(dst, in_len, out_len)
-            l0[dst], l1[dst] = t(1.0), t(0.0)
+            l0[dst], l1[dst] = ftype(1.0), ftype(0.0)
 
 
 def axis_sources(in_len, out_len, mode, dtype=np.float32):
@@ -229,21 +229,13 @@ def interpolate_forward(x, size, mode="nearest"):
 
     Modes and their exact index arithmetic are in the module docstring.
     """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy array float[N, C, H, W], got {type(x).__name__}")
-    if x.dtype not in _FLOATS:
-        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
-    if x.ndim != 4:
-        raise ValueError(f"x must be float[N, C, H, W] (4-D), got shape {x.shape}")
+    check_array(x, "x", 4, "float[N, C, H, W]")
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    size = (size, size) if np.isscalar(size) else tuple(size)
-    if len(size) != 2 or any(int(s) != s or s < 1 for s in size):
-        raise ValueError(f"size must be a positive int or a pair (Ho, Wo), got {size!r}")
-    Ho, Wo = int(size[0]), int(size[1])
+    Ho, Wo = pair(size, "size", 1)
     N, C, H, W = x.shape
     if H < 1 or W < 1:
-        raise ValueError(f"x must have a non-empty spatial size, got shape {x.shape}")
+        raise ValueError(f"x must have a non-empty spatial size H, W, got {came(x)}")
     x = np.ascontiguousarray(x)
     if reference_kernels_enabled():
         out = interpolate_forward_reference(x, (Ho, Wo), mode)
@@ -261,10 +253,8 @@ def interpolate_backward(dout, cache: InterpolateCache):
     """Gradient of interpolate: dout float[N, C, Ho, Wo] -> dx float[N, C, H, W]."""
     N, C, H, W = cache.in_shape
     Ho, Wo = cache.out_size
-    if not isinstance(dout, np.ndarray) or dout.shape != (N, C, Ho, Wo) or dout.dtype != cache.dtype:
-        got = (getattr(dout, "shape", None), getattr(dout, "dtype", type(dout).__name__))
-        raise ValueError(f"dout must be {cache.dtype}{[N, C, Ho, Wo]}, got {got}")
-    dout = np.ascontiguousarray(dout)
+    check_dout("interpolate_backward", dout, (N, C, Ho, Wo))
+    dout = np.ascontiguousarray(dout, dtype=cache.dtype)
     if reference_kernels_enabled():
         return interpolate_backward_reference(dout, cache.in_shape, cache.mode)
     dx = np.zeros(cache.in_shape, dtype=dout.dtype)
