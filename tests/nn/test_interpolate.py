@@ -116,7 +116,7 @@ def test_scalar_formulas_agree_with_the_tables():
         tables = axis_sources(in_len, out_len, "bilinear", np.float32)
         for dst in range(out_len):
             i0, i1, l0, l1 = bilinear_source(dst, in_len, out_len, np.float32)
-            assert (i0, i1, np.float32(l0), np.float32(l1)) == tuple(t[dst] for t in tables)
+            assert (i0, i1, np.float32(l0), np.float32(l1)) == tuple(table[dst] for table in tables)
             assert nearest_source(dst, in_len, out_len) == axis_sources(in_len, out_len, "nearest")[0][dst]
 
 
