@@ -6,7 +6,7 @@ torch is importable):
 * shapes preset training iteration, batch 4 at 128 x 128 (median s/iter), with the peak
   RSS of a fresh process doing the same (VmHWM);
 * the same iteration in fresh processes with glibc's default allocator thresholds and
-  with ``minimrcnn.config.keep_freed_memory()`` (page faults per step, peak RSS);
+  with ``minimrcnn.runtime.keep_freed_memory()`` (page faults per step, peak RSS);
 * per-stage time of that iteration: backbone body, FPN, RPN, RoI box branch, mask
   branch, and the backward of each (the forward stages plus backward add up to the step);
 * shapes preset inference per image;
@@ -165,7 +165,7 @@ def step_in_fresh_process(keep_freed: bool, repeats: int) -> dict | None:
 
 
 def _step_worker(mode: str, repeats: int) -> None:
-    from minimrcnn import config
+    from minimrcnn import runtime as config
     from minimrcnn.models import maskrcnn_shapes
     applied = config.keep_freed_memory() if mode == "keep" else False
     samples = shapes_batch(4)

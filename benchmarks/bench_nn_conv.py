@@ -21,7 +21,7 @@ import numpy as np
 
 from common import Context, Row, median_ms
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward
 from minimrcnn.nn.functional.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from minimrcnn.nn.functional.linear import linear_backward, linear_forward

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from common import Row, median_ms
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.nn.functional.loss import (
     binary_cross_entropy_with_logits_backward, binary_cross_entropy_with_logits_forward,
 )

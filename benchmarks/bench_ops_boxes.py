@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 from common import Row, median_ms
 
-from minimrcnn.config import reference_kernels
-from minimrcnn.ops import AnchorGenerator, batched_nms, box_iou, nms
+from minimrcnn.runtime import reference_kernels
+from minimrcnn.ops import AnchorGenerator, batched_nms, box_iou
+from minimrcnn.ops.nms import nms
 
 
 def _random_boxes(rng, n):

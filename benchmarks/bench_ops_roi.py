@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from common import Row, median_ms
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.masks import paste_masks_in_image
 from minimrcnn.ops.poolers import MultiScaleRoIAlign
 from minimrcnn.ops.roi_align import roi_align_backward, roi_align_forward

@@ -2,24 +2,35 @@
 
 Every differentiable op is an explicit pair ``op_forward(...) -> (out, cache)`` /
 ``op_backward(dout, cache) -> grads``; every hot loop has a readable twin.
+Shape letters in docstrings follow docs/shapes.md. Boxes are always (x1, y1, x2, y2)
+float pixels.
 
-Shape shorthand used in docstrings across the package:
-    N images in a batch, C channels, H, W spatial size, L pyramid levels,
-    A anchors per location, R RoIs in the batch, G ground-truth boxes in an image,
-    K classes including background 0, P pooled size, M mask size (28),
-    S samples per bin side, D detections.
-Boxes are always (x1, y1, x2, y2) float pixels.
+Importing the package loads only ``minimrcnn.runtime`` (the kernel switch).
+``load_weights`` and ``save_weights`` are looked up on first use, so that
+``import minimrcnn.nn.functional`` does not load the detection models.
 """
 
 __version__ = "0.1.0"
 
-from minimrcnn.config import (  # noqa: E402
+from minimrcnn.runtime import (  # noqa: E402
     reference_kernels,
     reference_kernels_enabled,
     use_reference_kernels,
 )
 
-from minimrcnn.models.weights import load_weights, save_weights  # noqa: E402
+_LAZY = {"load_weights": "minimrcnn.models.weights", "save_weights": "minimrcnn.models.weights"}
+
+
+def __getattr__(name):
+    """``minimrcnn.load_weights`` / ``save_weights``: import models.weights on first use."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value          # later look-ups skip __getattr__
+        return value
+    raise AttributeError(f"module 'minimrcnn' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",

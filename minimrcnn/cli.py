@@ -21,7 +21,7 @@ def cmd_info(args) -> int:
     import numba
     import numpy as np
 
-    from minimrcnn import config
+    from minimrcnn import runtime as config
 
     try:
         num_threads = numba.get_num_threads()    # starts the thread pool, so the layer is known
@@ -326,7 +326,7 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from minimrcnn import config
+    from minimrcnn import runtime as config
 
     config.keep_freed_memory()  # fewer page faults per step; this process only (config docstring)
     try:

@@ -6,7 +6,8 @@ The first and last stage of Mask R-CNN, as torchvision's ``transform.py``:
 2. normalise ``(img - mean) / std`` per channel, THEN resize (torchvision's order);
 3. resize so the short side is ``min_size`` unless the long side would pass
    ``max_size``: ``s = min(min_size / short, max_size / long)``, new size
-   ``floor(h * s) x floor(w * s)``, bilinear with ``align_corners=False``;
+   ``floor(h * s) x floor(w * s)``, bilinear with ``align_corners=False``
+   (``nn.functional.interpolate``, torch's formulas);
 4. scale target boxes by ``out / in`` and resize target masks with legacy nearest;
 5. zero-pad (in normalised space, so 0 is the mean colour) to a common size that is
    a multiple of 32, giving one ``float[N, 3, Hpad, Wpad]`` batch.
@@ -24,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minimrcnn.nn.functional.interpolate import axis_sources, interpolate
 from minimrcnn.ops import paste_masks_in_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -40,49 +42,25 @@ class ImageList(NamedTuple):
     image_sizes: list
 
 
-def bilinear_resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of the last two axes, align_corners=False, no antialias.
+def to_float_chw(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """uint8[H, W, 3] -> float32[3, H, W] in [0, 1]: the one uint8 -> float conversion.
 
-    Per axis (torch's upsample_bilinear2d with ``recompute_scale_factor=True``):
-    ``src = max((dst + 0.5) * in / out - 0.5, 0)``, ``i0 = floor(src)``,
-    ``i1 = min(i0 + 1, in - 1)``, weights ``1 - frac`` and ``frac``. Positions are
-    computed in the dtype of ``x`` (torch's op-math for float32 / float64).
-
-    Args:
-        x (float[..., H, W]): the array to resize.
-        size ((out_h, out_w)): the output size.
-    Returns:
-        float[..., out_h, out_w], same dtype as ``x``.
+    ``value / 255`` in float32, channels first. The transform calls it on uint8 images,
+    so callers can pass images as they come from disk. ``name`` is used in errors.
     """
-    def axis_weights(n_in, n_out):
-        scale = x.dtype.type(n_in) / x.dtype.type(n_out)
-        src = (np.arange(n_out, dtype=x.dtype) + x.dtype.type(0.5)) * scale - x.dtype.type(0.5)
-        src = np.maximum(src, 0)
-        i0 = np.floor(src).astype(np.int64)
-        i0 = np.minimum(i0, n_in - 1)
-        i1 = np.minimum(i0 + 1, n_in - 1)
-        frac = (src - i0).astype(x.dtype)
-        return i0, i1, 1 - frac, frac
-
-    out_h, out_w = size
-    y0, y1, wy0, wy1 = axis_weights(x.shape[-2], out_h)
-    x0, x1, wx0, wx1 = axis_weights(x.shape[-1], out_w)
-    # Rows first, then columns: the two 1-D interpolations commute.
-    rows = x[..., y0, :] * wy0[:, None] + x[..., y1, :] * wy1[:, None]
-    return rows[..., x0] * wx0 + rows[..., x1] * wx1
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        got = f"dtype {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise TypeError(f"{name} must be a uint8 numpy array [H, W, 3], got {got}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"{name} must be a non-empty uint8 [H, W, 3] image, got shape {image.shape}")
+    return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / 255.0
 
 
 def nearest_resize_masks(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Legacy 'nearest' resize of uint8[G, H, W] masks: ``src = min(floor(dst * in/out), in-1)``.
-
-    The scale ``in / out`` is float32, as in torch's upsample_nearest2d.
-    """
-    out_h, out_w = size
-    G, H, W = masks.shape
-    scale_h = np.float32(H) / np.float32(out_h)
-    scale_w = np.float32(W) / np.float32(out_w)
-    rows = np.minimum(np.floor(np.arange(out_h, dtype=np.float32) * scale_h).astype(np.int64), H - 1)
-    cols = np.minimum(np.floor(np.arange(out_w, dtype=np.float32) * scale_w).astype(np.int64), W - 1)
+    """Legacy 'nearest' resize of uint8[G, H, W] masks to uint8[G, Ho, Wo] (torch's
+    upsample_nearest2d: ``src = min(floor(dst * in/out), in - 1)``, float32 scale)."""
+    rows = axis_sources(masks.shape[1], size[0], "nearest")[0]      # int64[Ho]
+    cols = axis_sources(masks.shape[2], size[1], "nearest")[0]      # int64[Wo]
     return masks[:, rows[:, None], cols[None, :]]
 
 
@@ -124,54 +102,52 @@ class GeneralizedRCNNTransform:
     def check_image(self, image, i: int) -> np.ndarray:
         """Return image i as float[3, H, W] in [0, 1]; uint8[H, W, 3] is converted (/255)."""
         if not isinstance(image, np.ndarray):
-            raise TypeError(f"images[{i}]: expected a numpy array, got {type(image).__name__}")
+            raise TypeError(f"images[{i}] must be a numpy array, got {type(image).__name__}")
         if image.dtype == np.uint8:
-            if image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"images[{i}]: a uint8 image must be [H, W, 3], got shape {image.shape}")
-            return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / np.float32(255)
+            return to_float_chw(image, f"images[{i}]")
         if image.dtype not in (np.float32, np.float64):
-            raise TypeError(f"images[{i}]: expected float32/float64 [3, H, W] or uint8 [H, W, 3], "
+            raise TypeError(f"images[{i}] must be float32/float64 [3, H, W] or uint8 [H, W, 3], "
                             f"got dtype {image.dtype}")
         if image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"images[{i}]: a float image must be [3, H, W], got shape {image.shape}")
+            raise ValueError(f"images[{i}] must be a float [3, H, W] image, got shape {image.shape}")
         if image.shape[1] < 1 or image.shape[2] < 1:
-            raise ValueError(f"images[{i}]: empty image of shape {image.shape}")
+            raise ValueError(f"images[{i}] must be a non-empty float [3, H, W] image, got shape {image.shape}")
         if not np.all(np.isfinite(image)):
-            raise ValueError(f"images[{i}]: float values must be finite and in [0, 1], "
+            raise ValueError(f"images[{i}] must have finite float values in [0, 1], "
                              f"got {int(np.count_nonzero(~np.isfinite(image)))} NaN/inf values")
         if image.min() < 0 or image.max() > 1:
-            raise ValueError(f"images[{i}]: float values must be finite and in [0, 1], "
+            raise ValueError(f"images[{i}] must have finite float values in [0, 1], "
                              f"got range [{image.min()}, {image.max()}]")
         return image
 
     def check_target(self, target, i: int, image_hw) -> dict:
         """Validate target i: boxes float[G, 4] non-degenerate, labels int64[G], masks uint8[G, H, W]."""
         if not isinstance(target, dict):
-            raise TypeError(f"targets[{i}]: expected a dict, got {type(target).__name__}")
+            raise TypeError(f"targets[{i}] must be a dict, got {type(target).__name__}")
         for key in ("boxes", "labels"):
             if key not in target:
-                raise ValueError(f"targets[{i}]: missing field '{key}'")
+                raise ValueError(f"targets[{i}] must have the field '{key}', got fields {sorted(target)}")
         boxes = np.asarray(target["boxes"])
         if boxes.ndim != 2 or boxes.shape[1] != 4 or not np.issubdtype(boxes.dtype, np.floating):
-            raise ValueError(f"targets[{i}]['boxes']: expected float[G, 4], got {boxes.dtype}{list(boxes.shape)}")
+            raise ValueError(f"targets[{i}]['boxes'] must be float[G, 4], got {boxes.dtype}{list(boxes.shape)}")
         G = boxes.shape[0]
         bad = np.where((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]) | ~np.isfinite(boxes).all(1))[0]
         if len(bad):
-            raise ValueError(f"targets[{i}]['boxes']: degenerate box (need x2 > x1 and y2 > y1) at index "
-                             f"{int(bad[0])}: {boxes[bad[0]].tolist()}")
+            raise ValueError(f"targets[{i}]['boxes'] must have x2 > x1 and y2 > y1 (finite), got a degenerate "
+                             f"box at index {int(bad[0])}: {boxes[bad[0]].tolist()}")
         labels = np.asarray(target["labels"])
         if labels.shape != (G,) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"targets[{i}]['labels']: expected int64[{G}], got {labels.dtype}{list(labels.shape)}")
+            raise ValueError(f"targets[{i}]['labels'] must be int64[{G}], got {labels.dtype}{list(labels.shape)}")
         high = None if self.num_classes is None else self.num_classes - 1
         if G and (labels.min() < 1 or (high is not None and labels.max() > high)):
-            raise ValueError(f"targets[{i}]['labels']: labels must be in [1, {high if high else 'K-1'}] "
+            raise ValueError(f"targets[{i}]['labels'] must be in [1, {high if high else 'K-1'}] "
                              f"(0 is background), got range [{labels.min()}, {labels.max()}]")
         out = dict(target)
         out["boxes"], out["labels"] = boxes, labels.astype(np.int64)
         if "masks" in target:
             masks = np.asarray(target["masks"])
             if masks.shape != (G, *image_hw):
-                raise ValueError(f"targets[{i}]['masks']: expected shape {(G, *image_hw)} (G boxes, image H, W), "
+                raise ValueError(f"targets[{i}]['masks'] must have shape {(G, *image_hw)} (G boxes, image H, W), "
                                  f"got {masks.shape}")
             out["masks"] = masks.astype(np.uint8)
         return out
@@ -185,10 +161,10 @@ class GeneralizedRCNNTransform:
     def __call__(self, images, targets=None):
         """Returns (ImageList, resized targets or None, original sizes [(h, w), ...])."""
         if not isinstance(images, (list, tuple)) or len(images) == 0:
-            raise ValueError(f"images: expected a non-empty list of images, got {type(images).__name__}")
+            raise ValueError(f"images must be a non-empty list of images, got {type(images).__name__}")
         if targets is not None and (not isinstance(targets, (list, tuple)) or len(targets) != len(images)):
             length = len(targets) if hasattr(targets, "__len__") else "?"
-            raise ValueError(f"targets: expected a list of {len(images)} dicts (one per image), got "
+            raise ValueError(f"targets must be a list of {len(images)} dicts (one per image), got "
                              f"{type(targets).__name__} of length {length}")
         resized, new_targets, original_sizes = [], [], []
         for i, image in enumerate(images):
@@ -201,7 +177,7 @@ class GeneralizedRCNNTransform:
             image = (image - mean) / std  # normalise first, then resize (torchvision's order)
             size = self.get_size(h, w)
             if size != (h, w):
-                image = bilinear_resize(image, size)
+                image = interpolate(image[None], size, "bilinear")[0]
                 if target is not None:
                     target["boxes"] = resize_boxes(target["boxes"], (h, w), size)
                     if "masks" in target:

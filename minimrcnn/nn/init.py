@@ -14,7 +14,7 @@ import numpy as np
 
 def _fans(shape: tuple) -> tuple[int, int]:
     if len(shape) < 2:
-        raise ValueError(f"fan in/out needs at least 2 dims, got shape {shape}")
+        raise ValueError(f"shape must have at least 2 dims (out, in, ...) for fan in/out, got {shape}")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
     return shape[1] * receptive, shape[0] * receptive
 

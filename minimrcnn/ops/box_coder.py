@@ -22,16 +22,7 @@ import math
 
 import numpy as np
 
-
-def _check(array, name: str, last: int | None = 4) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim != 2 or (last is not None and array.shape[1] != last):
-        raise ValueError(f"{name} must have shape [R, {last if last is not None else '4*K'}], got {array.shape}")
-    if array.dtype.kind != "f":
-        raise TypeError(f"{name} must be float32 or float64, got dtype {array.dtype}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} must be finite, got NaN or inf")
-    return array
+from minimrcnn.ops._checks import came, check_boxes
 
 
 class BoxCoder:
@@ -58,10 +49,10 @@ class BoxCoder:
         proposals (float[R, 4]): reference boxes (anchors or proposals), xyxy.
         Returns float[R, 4]: (dx, dy, dw, dh) in the inputs' dtype.
         """
-        gt_boxes = _check(gt_boxes, "gt_boxes")
-        proposals = _check(proposals, "proposals")
+        gt_boxes = check_boxes(gt_boxes, "gt_boxes")
+        proposals = check_boxes(proposals, "proposals")
         if gt_boxes.shape[0] != proposals.shape[0]:
-            raise ValueError(f"gt_boxes and proposals must have the same R, got {gt_boxes.shape} and {proposals.shape}")
+            raise ValueError(f"gt_boxes and proposals must have the same R, got {came(gt_boxes)} and {came(proposals)}")
         wx, wy, ww, wh = self.weights
         ex_widths = proposals[:, 2] - proposals[:, 0]
         ex_heights = proposals[:, 3] - proposals[:, 1]
@@ -86,13 +77,11 @@ class BoxCoder:
         proposals (float[R, 4]): reference boxes, xyxy; cast to the deltas' dtype.
         Returns float[R, K, 4]: decoded boxes, xyxy (not clipped to the image).
         """
-        deltas = _check(deltas, "deltas", last=None)
-        proposals = _check(proposals, "proposals")
+        deltas = check_boxes(deltas, "deltas", columns=None)
+        proposals = check_boxes(proposals, "proposals")
         R = deltas.shape[0]
-        if deltas.shape[1] % 4 != 0 or deltas.shape[1] == 0:
-            raise ValueError(f"deltas must have shape [R, 4*K], got {deltas.shape}")
         if proposals.shape[0] != R:
-            raise ValueError(f"proposals must have shape [R, 4] = [{R}, 4] to match deltas, got {proposals.shape}")
+            raise ValueError(f"proposals must have shape [R, 4] = [{R}, 4] to match deltas, got {came(proposals)}")
         proposals = proposals.astype(deltas.dtype, copy=False)
         wx, wy, ww, wh = self.weights
         widths = proposals[:, 2] - proposals[:, 0]

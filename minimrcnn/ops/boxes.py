@@ -15,7 +15,7 @@ anchors): ``box_iou_reference`` is the NumPy broadcasting twin, and
 ``_box_iou_kernel`` a Numba loop parallel over the rows (``_box_iou_kernel_serial``
 for inputs too small to pay for threads).
 
-Shape shorthand: N, M box counts of the two sets, R RoIs/boxes, G ground-truth
+Shape shorthand (docs/shapes.md): R1, R2 box counts of the two sets, R RoIs/boxes, G ground-truth
 boxes (or masks), H, W mask height and width.
 Lessons: lessons/03_anchors_and_box_coding.ipynb (IoU), lessons/04_nms.ipynb.
 """
@@ -25,25 +25,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.ops._checks import came, check_boxes
+from minimrcnn.runtime import reference_kernels_enabled
 
 # Below this many pairs the NumPy twin is as fast as the kernel (no thread start-up).
 _KERNEL_MIN_PAIRS = 4096
 # Above this many pairs (a few ms of work) the rows are split over threads.
 _PARALLEL_MIN_PAIRS = 1 << 22
-
-
-def _check_boxes(boxes, name: str, allow_int: bool = True) -> np.ndarray:
-    """Validate a [R, 4] box array: shape, numeric dtype, finite coordinates."""
-    boxes = np.asarray(boxes)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"{name} must have shape [R, 4] (x1, y1, x2, y2), got {boxes.shape}")
-    kinds = "fiu" if allow_int else "f"
-    if boxes.dtype.kind not in kinds:
-        raise TypeError(f"{name} must be a {'numeric' if allow_int else 'floating'} array, got dtype {boxes.dtype}")
-    if boxes.dtype.kind == "f" and not np.isfinite(boxes).all():
-        raise ValueError(f"{name} must have finite coordinates, got NaN or inf")
-    return boxes
 
 
 def box_area(boxes) -> np.ndarray:
@@ -52,19 +40,19 @@ def box_area(boxes) -> np.ndarray:
     boxes (float[R, 4]): (x1, y1, x2, y2).
     Returns float[R] (the boxes' dtype).
     """
-    boxes = _check_boxes(boxes, "boxes")
+    boxes = check_boxes(boxes, "boxes", allow_int=True)
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
 def box_iou_reference(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     """Readable twin of the IoU kernel: NumPy broadcasting, torchvision's formula line by line.
 
-    boxes1 (float[N, 4]), boxes2 (float[M, 4]) -> float[N, M] in their dtype.
+    boxes1 (float[R1, 4]), boxes2 (float[R2, 4]) -> float[R1, R2] in their dtype.
     """
-    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])   # [N]
-    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])   # [M]
-    lt = np.maximum(boxes1[:, None, :2], boxes2[None, :, :2])   # [N, M, 2] top-left of the overlap
-    rb = np.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])   # [N, M, 2] bottom-right
+    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])   # [R1]
+    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])   # [R2]
+    lt = np.maximum(boxes1[:, None, :2], boxes2[None, :, :2])   # [R1, R2, 2] top-left of the overlap
+    rb = np.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])   # [R1, R2, 2] bottom-right
     wh = np.maximum(rb - lt, 0)                                 # no overlap -> width/height 0
     inter = wh[:, :, 0] * wh[:, :, 1]
     union = area1[:, None] + area2[None, :] - inter
@@ -88,7 +76,7 @@ def _box_iou_row(row, ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, area_b):
 
 @numba.njit(cache=True, error_model="numpy")
 def _box_iou_kernel_serial(iou, boxes1, boxes2):
-    """Fills iou[N, M], one row at a time (see ``_box_iou_kernel``)."""
+    """Fills iou[R1, R2], one row at a time (see ``_box_iou_kernel``)."""
     bx1, by1, bx2, by2 = boxes2[:, 0].copy(), boxes2[:, 1].copy(), boxes2[:, 2].copy(), boxes2[:, 3].copy()
     area_b = (bx2 - bx1) * (by2 - by1)
     # for each box of the first set (one output row)
@@ -98,7 +86,7 @@ def _box_iou_kernel_serial(iou, boxes1, boxes2):
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
 def _box_iou_kernel(iou, boxes1, boxes2):
-    """Fills iou[N, M]. Differs from the twin: no [N, M, 2] temporaries; the second set
+    """Fills iou[R1, R2]. Differs from the twin: no [R1, R2, 2] temporaries; the second set
     is first split into contiguous coordinate columns with precomputed areas, so the
     inner loop vectorises; rows run in parallel (each output row belongs to one
     iteration). Same body as ``_box_iou_kernel_serial``, which small inputs use
@@ -113,13 +101,13 @@ def _box_iou_kernel(iou, boxes1, boxes2):
 def box_iou(boxes1, boxes2) -> np.ndarray:
     """Pairwise IoU of two box sets, as ``torchvision.ops.box_iou``.
 
-    boxes1 (float[N, 4]), boxes2 (float[M, 4]): (x1, y1, x2, y2).
-    Returns float[N, M]: IoU in [0, 1]; NaN where both boxes have zero area.
+    boxes1 (float[R1, 4]), boxes2 (float[R2, 4]): (x1, y1, x2, y2).
+    Returns float[R1, R2]: IoU in [0, 1]; NaN where both boxes have zero area.
     float32/float64 in -> same dtype out; integer boxes -> float32 (as torch's int division).
     """
-    boxes1 = _check_boxes(boxes1, "boxes1")
-    boxes2 = _check_boxes(boxes2, "boxes2")
-    N, M = boxes1.shape[0], boxes2.shape[0]
+    boxes1 = check_boxes(boxes1, "boxes1", allow_int=True)
+    boxes2 = check_boxes(boxes2, "boxes2", allow_int=True)
+    R1, R2 = boxes1.shape[0], boxes2.shape[0]
     if boxes1.dtype.kind != "f" or boxes2.dtype.kind != "f":
         if boxes1.dtype.kind == "f" or boxes2.dtype.kind == "f":
             raise TypeError(f"boxes1 and boxes2 must both be float or both integer, "
@@ -135,10 +123,10 @@ def box_iou(boxes1, boxes2) -> np.ndarray:
     dtype = np.result_type(boxes1.dtype, boxes2.dtype)
     boxes1 = np.ascontiguousarray(boxes1, dtype=dtype)
     boxes2 = np.ascontiguousarray(boxes2, dtype=dtype)
-    if reference_kernels_enabled() or N * M < _KERNEL_MIN_PAIRS:
+    if reference_kernels_enabled() or R1 * R2 < _KERNEL_MIN_PAIRS:
         return box_iou_reference(boxes1, boxes2)
-    iou = np.empty((N, M), dtype=dtype)
-    if N * M >= _PARALLEL_MIN_PAIRS and N > 1:
+    iou = np.empty((R1, R2), dtype=dtype)
+    if R1 * R2 >= _PARALLEL_MIN_PAIRS and R1 > 1:
         _box_iou_kernel(iou, boxes1, boxes2)
     else:
         _box_iou_kernel_serial(iou, boxes1, boxes2)
@@ -154,7 +142,7 @@ def clip_boxes_to_image(boxes, size) -> np.ndarray:
     """
     boxes = np.asarray(boxes)
     if boxes.ndim < 1 or boxes.shape[-1] != 4:
-        raise ValueError(f"boxes must have shape [..., 4], got {boxes.shape}")
+        raise ValueError(f"boxes must have shape [..., 4], got {came(boxes)}")
     if len(size) != 2:
         raise ValueError(f"size must be (h, w), got {size!r}")
     h, w = size
@@ -170,7 +158,7 @@ def remove_small_boxes(boxes, min_size: float) -> np.ndarray:
     boxes (float[R, 4]): (x1, y1, x2, y2). Returns int64[k], ascending.
     Example: [[0,0,1,5], [0,0,.99,5], [0,0,5,1]] with min_size 1.0 -> [0, 2].
     """
-    boxes = _check_boxes(boxes, "boxes")
+    boxes = check_boxes(boxes, "boxes", allow_int=True)
     ws = boxes[:, 2] - boxes[:, 0]
     hs = boxes[:, 3] - boxes[:, 1]
     keep = (ws >= min_size) & (hs >= min_size)
@@ -190,7 +178,7 @@ def box_convert(boxes, in_fmt: str, out_fmt: str) -> np.ndarray:
     if in_fmt not in _FORMATS or out_fmt not in _FORMATS:
         raise ValueError(f"in_fmt and out_fmt must be one of {_FORMATS}, got {in_fmt!r} and {out_fmt!r}")
     if boxes.ndim < 1 or boxes.shape[-1] != 4:
-        raise ValueError(f"boxes must have shape [..., 4], got {boxes.shape}")
+        raise ValueError(f"boxes must have shape [..., 4], got {came(boxes)}")
     if in_fmt == out_fmt:
         return boxes.copy()
     a, b, c, d = (boxes[..., k] for k in range(4))
@@ -215,7 +203,7 @@ def masks_to_boxes(masks) -> np.ndarray:
     """
     masks = np.asarray(masks)
     if masks.ndim != 3:
-        raise ValueError(f"masks must have shape [G, H, W], got {masks.shape}")
+        raise ValueError(f"masks must have shape [G, H, W], got {came(masks)}")
     G, H, W = masks.shape
     boxes = np.zeros((G, 4), dtype=np.float32)
     if masks.size == 0:

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from minimrcnn.nn.functional._checks import pair
+from minimrcnn.ops._checks import came, check_boxes
+
 
 def _sample_positions(lo, hi, size, crop):
     """float[crop] sample coordinates along one axis for one box (normalised lo, hi)."""
@@ -44,19 +47,18 @@ def crop_and_resize(image, boxes, box_indices, crop_size, extrapolation_value=0.
     boxes = np.asarray(boxes, dtype=np.float64)
     box_indices = np.asarray(box_indices)
     if image.ndim != 4:
-        raise ValueError(f"image: expected float[N,H,W,C], got shape {image.shape}")
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes: expected float[R,4] (y1, x1, y2, x2), got shape {boxes.shape}")
-    if box_indices.shape != (boxes.shape[0],):
-        raise ValueError(f"box_indices: expected int[{boxes.shape[0]}], got shape "
-                         f"{box_indices.shape}")
+        raise ValueError(f"image must be float[N, H, W, C], got {came(image)}")
+    if image.dtype.kind not in "fiu":
+        raise TypeError(f"image must be a float or integer array, got {came(image, 'dtype')}")
+    boxes = check_boxes(boxes, "boxes")           # (y1, x1, y2, x2), float64 here
+    if box_indices.shape != (boxes.shape[0],) or (len(box_indices) and box_indices.dtype.kind not in "iu"):
+        raise ValueError(f"box_indices must be int[{boxes.shape[0]}] (one per box), got {came(box_indices)} "
+                         f"{came(box_indices, 'dtype')}")
     N, H, W, C = image.shape
     if len(box_indices) and (box_indices.min() < 0 or box_indices.max() >= N):
-        raise ValueError(f"box_indices: expected values in [0, {N}), got "
+        raise ValueError(f"box_indices must be in [0, {N}), got values in "
                          f"[{box_indices.min()}, {box_indices.max()}]")
-    crop_h, crop_w = (int(v) for v in crop_size)
-    if crop_h <= 0 or crop_w <= 0:
-        raise ValueError(f"crop_size: expected positive sizes, got {crop_size!r}")
+    crop_h, crop_w = pair(crop_size, "crop_size", 1)
     image = image.astype(np.float32)
     out = np.full((boxes.shape[0], crop_h, crop_w, C), extrapolation_value, dtype=np.float32)
     for r, (y1, x1, y2, x2) in enumerate(boxes):                     # for each box

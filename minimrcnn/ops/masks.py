@@ -7,7 +7,8 @@ with RoIAlign (28 x 28, adaptive sampling, aligned=False). The targets are soft 
 Inference: ``paste_masks_in_image`` undoes it approximately: pad the 28 x 28 probability
 map to 30 x 30 with zeros (so the edge fades out instead of being cut), grow the box by
 30/28 to match, round the box to whole pixels (truncation toward zero, inclusive end),
-resize bilinearly (align_corners=False) and paste it, clipped to the image.
+resize bilinearly (align_corners=False; torch's formulas, the one copy in
+nn/functional/interpolate.py) and paste it, clipped to the image.
 Example: box (10.0, 20.0, 38.0, 48.0), side 28 -> expanded side 30 around centre
 (24, 34): (9, 19, 39, 49) -> a 31 x 31 paste. Semantics: docs/torchvision-parity.md sec. 10.
 
@@ -17,13 +18,13 @@ H, W image size.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.nn.functional.interpolate import axis_sources, bilinear_source
+from minimrcnn.ops._checks import came, check_boxes
 from minimrcnn.ops.roi_align import roi_align
+from minimrcnn.runtime import reference_kernels_enabled
 
 
 def project_masks_on_boxes(gt_masks, boxes, matched_idxs, M=28):
@@ -38,15 +39,12 @@ def project_masks_on_boxes(gt_masks, boxes, matched_idxs, M=28):
         float32[R,M,M] soft targets in [0, 1] (float64 if boxes are float64, as torchvision).
     """
     gt_masks = np.asarray(gt_masks)
-    boxes = np.asarray(boxes)
+    boxes = check_boxes(boxes, "boxes", allow_int=True)
     matched_idxs = np.asarray(matched_idxs)
     if gt_masks.ndim != 3:
-        raise ValueError(f"gt_masks: expected [G,H,W], got shape {gt_masks.shape}")
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes: expected float[R,4], got shape {boxes.shape}")
+        raise ValueError(f"gt_masks must have shape [G, H, W], got {came(gt_masks)}")
     if matched_idxs.shape != (boxes.shape[0],):
-        raise ValueError(f"matched_idxs: expected int64[{boxes.shape[0]}], got shape "
-                         f"{matched_idxs.shape}")
+        raise ValueError(f"matched_idxs must be int64[{boxes.shape[0]}] (one per box), got {came(matched_idxs)}")
     dtype = np.float64 if boxes.dtype == np.float64 else np.float32
     rois = np.concatenate([matched_idxs[:, None].astype(dtype), boxes.astype(dtype)], axis=1)
     # [G,H,W] -> [G,1,H,W]: the GT index plays the role of RoIAlign's batch index.
@@ -73,20 +71,6 @@ def expand_boxes_for_paste(boxes, M, padding=1):
 # Reference twin
 # --------------------------------------------------------------------------------------
 
-def resize_axis_weights(in_size, out_size):
-    """Bilinear (align_corners=False) source indices i0, i1 and weights l0, l1 per output index.
-
-    src = (dst + 0.5) * in/out - 0.5, clamped at 0, in float32 (PyTorch's op math).
-    """
-    scale = np.float32(in_size) / np.float32(out_size)
-    src = scale * (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
-    src = np.maximum(src, np.float32(0))
-    i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
-    i1 = np.where(i0 < in_size - 1, i0 + 1, i0)
-    l1 = np.clip(src - i0.astype(np.float32), np.float32(0), np.float32(1))
-    return i0, i1, np.float32(1) - l1, l1
-
-
 def paste_masks_in_image_reference(masks_padded, boxes_int, image_shape):
     """Readable paste: masks_padded float32[D,M+2,M+2], boxes_int int64[D,4] -> float32[D,H,W]."""
     H, W = image_shape
@@ -95,9 +79,9 @@ def paste_masks_in_image_reference(masks_padded, boxes_int, image_shape):
     for d in range(D):                                               # for each detection
         x1, y1, x2, y2 = (int(v) for v in boxes_int[d])
         w, h = max(x2 - x1 + 1, 1), max(y2 - y1 + 1, 1)              # inclusive end (+1)
-        # Bilinear resize Mp x Mp -> h x w, rows then columns.
-        y_lo, y_hi, hy0, hy1 = resize_axis_weights(Mp, h)
-        x_lo, x_hi, wx0, wx1 = resize_axis_weights(Mp, w)
+        # Bilinear resize Mp x Mp -> h x w (torch's formulas, float32), rows then columns.
+        y_lo, y_hi, hy0, hy1 = axis_sources(Mp, h, "bilinear", np.float32)
+        x_lo, x_hi, wx0, wx1 = axis_sources(Mp, w, "bilinear", np.float32)
         m = masks_padded[d]
         top = m[y_lo][:, x_lo] * wx0 + m[y_lo][:, x_hi] * wx1       # float32[h,w], row y_lo
         bottom = m[y_hi][:, x_lo] * wx0 + m[y_hi][:, x_hi] * wx1
@@ -123,25 +107,15 @@ def _paste_masks_kernel(out, masks_padded, boxes_int):
     """
     D, H, W = out.shape
     Mp = masks_padded.shape[1]
-    t = masks_padded.dtype.type
+    dtype = masks_padded.dtype.type
     for d in numba.prange(D):                                        # for each detection
         x1, y1, x2, y2 = boxes_int[d, 0], boxes_int[d, 1], boxes_int[d, 2], boxes_int[d, 3]
         w = max(x2 - x1 + 1, 1)
         h = max(y2 - y1 + 1, 1)
-        scale_y = t(Mp) / t(h)
-        scale_x = t(Mp) / t(w)
         for y in range(max(y1, 0), min(y2 + 1, H)):                  # for each pasted row
-            sy = max(scale_y * (t(y - y1) + t(0.5)) - t(0.5), t(0.0))
-            y_lo = min(int(math.floor(sy)), Mp - 1)
-            y_hi = y_lo + 1 if y_lo < Mp - 1 else y_lo
-            hy1 = min(max(sy - t(y_lo), t(0.0)), t(1.0))
-            hy0 = t(1.0) - hy1
+            y_lo, y_hi, hy0, hy1 = bilinear_source(y - y1, Mp, h, dtype)
             for x in range(max(x1, 0), min(x2 + 1, W)):              # for each pasted column
-                sx = max(scale_x * (t(x - x1) + t(0.5)) - t(0.5), t(0.0))
-                x_lo = min(int(math.floor(sx)), Mp - 1)
-                x_hi = x_lo + 1 if x_lo < Mp - 1 else x_lo
-                wx1 = min(max(sx - t(x_lo), t(0.0)), t(1.0))
-                wx0 = t(1.0) - wx1
+                x_lo, x_hi, wx0, wx1 = bilinear_source(x - x1, Mp, w, dtype)
                 top = masks_padded[d, y_lo, x_lo] * wx0 + masks_padded[d, y_lo, x_hi] * wx1
                 bottom = masks_padded[d, y_hi, x_lo] * wx0 + masks_padded[d, y_hi, x_hi] * wx1
                 out[d, y, x] = top * hy0 + bottom * hy1
@@ -161,11 +135,10 @@ def paste_masks_in_image(masks, boxes, image_shape, padding=1):
     masks = np.asarray(masks)
     boxes = np.asarray(boxes)
     if masks.ndim != 4 or masks.shape[1] != 1 or masks.shape[2] != masks.shape[3]:
-        raise ValueError(f"masks: expected float[D,1,M,M], got shape {masks.shape}")
-    if boxes.shape != (masks.shape[0], 4):
-        raise ValueError(f"boxes: expected float[{masks.shape[0]},4], got shape {boxes.shape}")
-    if not np.isfinite(boxes).all():
-        raise ValueError("boxes: expected finite coordinates, got NaN or inf")
+        raise ValueError(f"masks must be float[D, 1, M, M], got {came(masks)}")
+    boxes = check_boxes(boxes, "boxes", allow_int=True)
+    if boxes.shape[0] != masks.shape[0]:
+        raise ValueError(f"boxes must have shape [{masks.shape[0]}, 4] (one per mask), got {came(boxes)}")
     H, W = (int(v) for v in image_shape)
     D, M = masks.shape[0], masks.shape[-1]
     if D == 0:

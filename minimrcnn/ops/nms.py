@@ -17,7 +17,7 @@ Details that decide bit-exact agreement with torchvision:
 rest); ``_nms_kernel`` is the Numba kernel. ``batched_nms`` runs NMS per category with
 torchvision's two code paths (see its docstring).
 
-Shape shorthand: N boxes, k kept boxes.
+Shape shorthand (docs/shapes.md): R boxes, k kept boxes.
 Lesson: lessons/04_nms.ipynb.
 """
 
@@ -26,7 +26,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.ops._checks import came, check_boxes
+from minimrcnn.runtime import reference_kernels_enabled
 
 # torchvision (CPU) switches batched_nms to a per-class loop above this many coordinates.
 _BATCHED_NMS_TRICK_MAX_NUMEL = 4000
@@ -36,7 +37,7 @@ def nms_reference(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -
     """Readable twin: torchvision's greedy loop; the IoU of one kept box against all
     later unsuppressed boxes is one NumPy expression.
 
-    boxes (float[N, 4]), scores (float[N]) -> int64[k] kept indices by decreasing score.
+    boxes (float[R, 4]), scores (float[R]) -> int64[k] kept indices by decreasing score.
     """
     order = np.argsort(-scores, kind="stable")    # decreasing score, ties: lower index first
     x1, y1, x2, y2 = (boxes[:, c] for c in range(4))
@@ -70,12 +71,12 @@ def _nms_kernel(keep, x1, y1, x2, y2, areas, iou_threshold):
     simply recomputed and OR-ed), which LLVM turns into SIMD code. Same arithmetic,
     same dtype, same comparison as the twin, so the same result bit for bit.
     """
-    N = x1.shape[0]
+    R = x1.shape[0]
     zero = x1[0] - x1[0]   # 0 in the boxes' dtype (a literal 0 would widen float32 to float64)
-    suppressed = np.zeros(N, dtype=np.bool_)
+    suppressed = np.zeros(R, dtype=np.bool_)
     num_kept = 0
     # for each box by decreasing score
-    for i in range(N):
+    for i in range(R):
         if suppressed[i]:
             continue
         keep[num_kept] = i
@@ -86,7 +87,7 @@ def _nms_kernel(keep, x1, y1, x2, y2, areas, iou_threshold):
         bx1, by1, bx2, by2 = x1[i + 1:], y1[i + 1:], x2[i + 1:], y2[i + 1:]
         area_j, suppressed_j = areas[i + 1:], suppressed[i + 1:]
         # for each lower-scoring box
-        for j in range(N - i - 1):
+        for j in range(R - i - 1):
             w = max(min(ax2, bx2[j]) - max(ax1, bx1[j]), zero)
             h = max(min(ay2, by2[j]) - max(ay1, by1[j]), zero)
             inter = w * h
@@ -98,18 +99,13 @@ def _nms_kernel(keep, x1, y1, x2, y2, areas, iou_threshold):
 
 
 def _check_nms_inputs(boxes, scores, iou_threshold):
-    boxes = np.asarray(boxes)
+    """boxes float32/float64 [R, 4] finite (the kernel is compiled for those), scores numeric [R]."""
+    boxes = check_boxes(boxes, "boxes")
     scores = np.asarray(scores)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes must have shape [N, 4] (x1, y1, x2, y2), got {boxes.shape}")
     if scores.ndim != 1 or scores.shape[0] != boxes.shape[0]:
-        raise ValueError(f"scores must have shape [N] = [{boxes.shape[0]}] to match boxes, got {scores.shape}")
-    if boxes.dtype.kind != "f":
-        raise TypeError(f"boxes must be float32 or float64, got dtype {boxes.dtype}")
+        raise ValueError(f"scores must have shape [R] = [{boxes.shape[0]}] to match boxes, got {came(scores)}")
     if scores.dtype.kind not in "fiu":
-        raise TypeError(f"scores must be a numeric array, got dtype {scores.dtype}")
-    if not np.isfinite(boxes).all():
-        raise ValueError("boxes must have finite coordinates, got NaN or inf")
+        raise TypeError(f"scores must be a numeric array, got {came(scores, 'dtype')}")
     if scores.dtype.kind == "f" and np.isnan(scores).any():
         raise ValueError("scores must not contain NaN")
     if not np.isscalar(iou_threshold) or np.isnan(iou_threshold):
@@ -122,8 +118,8 @@ def _check_nms_inputs(boxes, scores, iou_threshold):
 def nms(boxes, scores, iou_threshold: float) -> np.ndarray:
     """Greedy NMS, as ``torchvision.ops.nms``.
 
-    boxes (float[N, 4]): (x1, y1, x2, y2); IoU is computed in this dtype.
-    scores (float[N]): higher is better.
+    boxes (float[R, 4]): (x1, y1, x2, y2); IoU is computed in this dtype.
+    scores (float[R]): higher is better.
     iou_threshold (float): suppress boxes whose IoU with a kept box is > this.
     Returns int64[k]: indices of the kept boxes, sorted by decreasing score.
     """
@@ -144,12 +140,12 @@ def nms(boxes, scores, iou_threshold: float) -> np.ndarray:
 def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
     """NMS independently per category, as ``torchvision.ops.batched_nms`` (CPU), bit for bit.
 
-    boxes (float[N, 4]), scores (float[N]), idxs (int64[N]): category of each box.
+    boxes (float[R, 4]), scores (float[R]), idxs (int64[R]): category of each box.
     Returns int64[k]: kept indices sorted by decreasing score.
 
     torchvision picks one of two paths, and so do we, because they can differ in the
     last bits:
-    * ``boxes.size <= 4000`` (N <= 1000): the coordinate trick. Shift every box of
+    * ``boxes.size <= 4000`` (R <= 1000): the coordinate trick. Shift every box of
       category c by ``c * (boxes.max() + 1)`` so categories never overlap, then run one
       NMS. The shift is done in the boxes' dtype, so float32 coordinates lose precision.
     * otherwise: one NMS per category on the original coordinates, the kept indices
@@ -162,9 +158,9 @@ def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
     boxes, scores, iou_threshold = _check_nms_inputs(boxes, scores, iou_threshold)
     idxs = np.asarray(idxs)
     if idxs.shape != scores.shape:
-        raise ValueError(f"idxs must have shape [N] = [{boxes.shape[0]}] to match boxes, got {idxs.shape}")
+        raise ValueError(f"idxs must have shape [R] = [{boxes.shape[0]}] to match boxes, got {came(idxs)}")
     if idxs.dtype.kind not in "iu":
-        raise TypeError(f"idxs must be an integer array, got dtype {idxs.dtype}")
+        raise TypeError(f"idxs must be an integer array, got {came(idxs, 'dtype')}")
     if boxes.shape[0] == 0:
         return np.empty((0,), dtype=np.int64)
     if boxes.size > _BATCHED_NMS_TRICK_MAX_NUMEL:

@@ -18,19 +18,23 @@ the sample coordinate is ``y = (y1 + ph * bin_h) + ((iy + 0.5) * bin_h) / gh``, 
 outside the inclusive range [-1, H] x [-1, W] give 0 (and still count in the mean),
 samples in (-1, 0] snap to 0 and samples >= H-1 snap to H-1.
 
-Shape shorthand: N images, C channels, H, W feature size, R RoIs, PH x PW pooled size,
-gh x gw samples per bin (S per side). Derivation: docs/roi_align.md.
+Shape shorthand (docs/shapes.md): N images, C channels, H, W feature size, R RoIs,
+PH x PW pooled size, gh x gw samples per bin (S per side when sampling_ratio = S).
 """
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.ops._checks import (
+    check_dout_shape, check_feature_map, check_output_size, check_sampling_ratio, check_spatial_scale,
+    convert_boxes_to_roi_format,
+)
+from minimrcnn.ops.roi_align_tables import sample_tables
+from minimrcnn.runtime import reference_kernels_enabled
 
 
 class RoIAlignCache(NamedTuple):
@@ -79,34 +83,34 @@ def bilinear_interpolate(height, width, y, x):
 
 def _roi_geometry_reference(roi, output_size, spatial_scale, sampling_ratio, aligned):
     """(batch, y1, x1, bin_h, bin_w, gh, gw) of one RoI, computed in the RoI's dtype."""
-    t = roi.dtype.type
+    ftype = roi.dtype.type
     ph_count, pw_count = output_size
-    offset = t(0.5) if aligned else t(0.0)
-    x1 = roi[1] * t(spatial_scale) - offset
-    y1 = roi[2] * t(spatial_scale) - offset
-    x2 = roi[3] * t(spatial_scale) - offset
-    y2 = roi[4] * t(spatial_scale) - offset
+    offset = ftype(0.5) if aligned else ftype(0.0)
+    x1 = roi[1] * ftype(spatial_scale) - offset
+    y1 = roi[2] * ftype(spatial_scale) - offset
+    x2 = roi[3] * ftype(spatial_scale) - offset
+    y2 = roi[4] * ftype(spatial_scale) - offset
     roi_w, roi_h = x2 - x1, y2 - y1
     if not aligned:                  # legacy behaviour: malformed RoIs become 1 x 1
-        roi_w, roi_h = max(roi_w, t(1)), max(roi_h, t(1))
-    bin_h, bin_w = roi_h / t(ph_count), roi_w / t(pw_count)
+        roi_w, roi_h = max(roi_w, ftype(1)), max(roi_h, ftype(1))
+    bin_h, bin_w = roi_h / ftype(ph_count), roi_w / ftype(pw_count)
     # Adaptive grid: about one sample per feature cell, ceil computed in the input dtype.
-    gh = sampling_ratio if sampling_ratio > 0 else int(np.ceil(roi_h / t(ph_count)))
-    gw = sampling_ratio if sampling_ratio > 0 else int(np.ceil(roi_w / t(pw_count)))
+    gh = sampling_ratio if sampling_ratio > 0 else int(np.ceil(roi_h / ftype(ph_count)))
+    gw = sampling_ratio if sampling_ratio > 0 else int(np.ceil(roi_w / ftype(pw_count)))
     return int(roi[0]), y1, x1, bin_h, bin_w, gh, gw
 
 
 def _sample_coordinate(start, bin_index, bin_size, sample_index, grid):
     """Sample position, in torchvision's evaluation order (it matters in float32)."""
-    t = type(start)
-    return (start + t(bin_index) * bin_size) + (t(sample_index + 0.5) * bin_size) / t(grid)
+    ftype = type(start)
+    return (start + ftype(bin_index) * bin_size) + (ftype(sample_index + 0.5) * bin_size) / ftype(grid)
 
 
 def roi_align_forward_reference(input, rois, output_size, spatial_scale, sampling_ratio, aligned):
     """Readable RoIAlign forward. input float[N,C,H,W], rois float[R,5] -> float[R,C,PH,PW]."""
     _, C, H, W = input.shape
     PH, PW = output_size
-    t = input.dtype.type
+    ftype = input.dtype.type
     out = np.zeros((rois.shape[0], C, PH, PW), dtype=input.dtype)
     for r, roi in enumerate(rois):                                   # for each RoI
         b, y1, x1, bin_h, bin_w, gh, gw = _roi_geometry_reference(
@@ -126,7 +130,7 @@ def roi_align_forward_reference(input, rois, output_size, spatial_scale, samplin
                         y_low, y_high, x_low, x_high, w1, w2, w3, w4 = nb
                         total += (w1 * input[b, :, y_low, x_low] + w2 * input[b, :, y_low, x_high]
                                   + w3 * input[b, :, y_high, x_low] + w4 * input[b, :, y_high, x_high])
-                out[r, :, ph, pw] = total / t(max(gh * gw, 1))       # mean over gh*gw samples
+                out[r, :, ph, pw] = total / ftype(max(gh * gw, 1))       # mean over gh*gw samples
     return out
 
 
@@ -135,14 +139,14 @@ def roi_align_backward_reference(dout, input_shape, rois, output_size, spatial_s
     """Readable RoIAlign backward: each sample sends g * w_i / (gh*gw) to its 4 neighbours."""
     _, _, H, W = input_shape
     PH, PW = output_size
-    t = dout.dtype.type
+    ftype = dout.dtype.type
     dinput = np.zeros(input_shape, dtype=dout.dtype)
     for r, roi in enumerate(rois):                                   # for each RoI
         b, y1, x1, bin_h, bin_w, gh, gw = _roi_geometry_reference(
             roi, output_size, spatial_scale, sampling_ratio, aligned)
         if gh <= 0 or gw <= 0:
             continue
-        count = t(gh * gw)
+        count = ftype(gh * gw)
         for ph in range(PH):                                         # for each output bin
             for pw in range(PW):
                 g = dout[r, :, ph, pw]                               # float[C]
@@ -164,103 +168,22 @@ def roi_align_backward_reference(dout, input_shape, rois, output_size, spatial_s
 
 # --------------------------------------------------------------------------------------
 # Numba kernels. Same math; the 4 neighbours and weights of every sample are computed
-# once per RoI into tables and reused for all C channels.
+# once into tables (roi_align_tables.py) and reused for all C channels.
 # --------------------------------------------------------------------------------------
-
-@numba.njit(cache=True)
-def _roi_grid(roi, PH, PW, spatial_scale, sampling_ratio, aligned):
-    """(y1, x1, bin_h, bin_w, gh, gw) of one RoI in the RoI's dtype (twin: _roi_geometry_reference)."""
-    t = roi.dtype.type
-    offset = t(0.5) if aligned else t(0.0)
-    scale = t(spatial_scale)
-    x1 = roi[1] * scale - offset
-    y1 = roi[2] * scale - offset
-    roi_w = (roi[3] * scale - offset) - x1
-    roi_h = (roi[4] * scale - offset) - y1
-    if not aligned:
-        roi_w = max(roi_w, t(1.0))
-        roi_h = max(roi_h, t(1.0))
-    bin_h = roi_h / t(PH)
-    bin_w = roi_w / t(PW)
-    gh = sampling_ratio if sampling_ratio > 0 else int(math.ceil(roi_h / t(PH)))
-    gw = sampling_ratio if sampling_ratio > 0 else int(math.ceil(roi_w / t(PW)))
-    return y1, x1, bin_h, bin_w, max(gh, 0), max(gw, 0)
-
-
-@numba.njit(cache=True)
-def _roi_sample_counts(rois, PH, PW, spatial_scale, sampling_ratio, aligned):
-    """int64[R+1] offsets of each RoI's samples in the flat sample tables."""
-    offsets = np.zeros(rois.shape[0] + 1, dtype=np.int64)
-    for r in range(rois.shape[0]):
-        _, _, _, _, gh, gw = _roi_grid(rois[r], PH, PW, spatial_scale, sampling_ratio, aligned)
-        offsets[r + 1] = offsets[r] + PH * PW * gh * gw
-    return offsets
-
-
-@numba.njit(cache=True)
-def _bilinear_entry(pos_row, weight_row, y, x, H, W):
-    """Write one sample's 4 flat neighbour indices (y*W + x) and weights into its table row.
-
-    Out-of-range samples (also NaN) get weight 0 at index 0: they add nothing, still count.
-    """
-    t = weight_row.dtype.type
-    pos_row[:] = 0
-    weight_row[:] = t(0.0)
-    if not (y >= -1 and y <= H and x >= -1 and x <= W):
-        return
-    y = max(y, t(0.0))
-    x = max(x, t(0.0))
-    y_low, x_low = int(y), int(x)
-    y_high, x_high = y_low + 1, x_low + 1
-    if y_low >= H - 1:                                               # snap to the last row
-        y_low = y_high = H - 1
-        y = t(y_low)
-    if x_low >= W - 1:
-        x_low = x_high = W - 1
-        x = t(x_low)
-    ly, lx = y - t(y_low), x - t(x_low)
-    hy, hx = t(1.0) - ly, t(1.0) - lx
-    pos_row[0], pos_row[1] = y_low * W + x_low, y_low * W + x_high
-    pos_row[2], pos_row[3] = y_high * W + x_low, y_high * W + x_high
-    weight_row[0], weight_row[1] = hy * hx, hy * lx
-    weight_row[2], weight_row[3] = ly * hx, ly * lx
-
-
-@numba.njit(cache=True, parallel=True)
-def _roi_sample_tables(pos, weights, rois, offsets, H, W, PH, PW, spatial_scale, sampling_ratio,
-                       aligned):
-    """Fill pos int64[S,4] and weights T[S,4] for every sample of every RoI.
-
-    Parallel over RoIs: each RoI owns its rows offsets[r]:offsets[r+1].
-    """
-    t = rois.dtype.type
-    for r in numba.prange(rois.shape[0]):                            # for each RoI
-        y1, x1, bin_h, bin_w, gh, gw = _roi_grid(rois[r], PH, PW, spatial_scale, sampling_ratio,
-                                                 aligned)
-        k = offsets[r]
-        for ph in range(PH):                                         # for each output bin
-            for pw in range(PW):
-                for iy in range(gh):                                 # for each sample in the bin
-                    y = (y1 + t(ph) * bin_h) + (t(iy + 0.5) * bin_h) / t(gh)
-                    for ix in range(gw):
-                        x = (x1 + t(pw) * bin_w) + (t(ix + 0.5) * bin_w) / t(gw)
-                        _bilinear_entry(pos[k], weights[k], y, x, H, W)
-                        k += 1
-
 
 @numba.njit(cache=True, parallel=True)
 def _roi_align_forward_kernel(out, input, batch, offsets, pos, weights):
-    """out T[R,C,PH*PW] from channels-last input T[N,H*W,C] and the sample tables.
+    """out float[R,C,PH*PW] from channels-last input float[N,H*W,C] and the sample tables.
 
     Differs from the twin: channels-last input so the innermost loop runs over C
     contiguous values (SIMD); parallel over RoIs, each RoI owns out[r]. The sum over
     samples is in the same order as the twin, so the results are bitwise equal.
     """
-    t = input.dtype.type
+    ftype = input.dtype.type
     R, C, num_bins = out.shape
     for r in numba.prange(R):                                        # for each RoI
         per_bin = (offsets[r + 1] - offsets[r]) // num_bins          # gh * gw
-        count = t(max(per_bin, 1))
+        count = ftype(max(per_bin, 1))
         image = input[batch[r]]
         total = np.empty(C, dtype=input.dtype)
         for bin_index in range(num_bins):                            # for each output bin
@@ -277,14 +200,14 @@ def _roi_align_forward_kernel(out, input, batch, offsets, pos, weights):
 
 @numba.njit(cache=True, parallel=True)
 def _roi_align_backward_kernel(dinput, dout, batch, offsets, pos, weights, channel_block):
-    """dinput T[N,H*W,C] (zeroed) += scatter of dout T[R,C,PH*PW] through the sample tables.
+    """dinput float[N,H*W,C] (zeroed) += scatter of dout float[R,C,PH*PW] through the sample tables.
 
     Parallel over blocks of channel_block channels: a block only ever writes its own
     channels of dinput, so no two threads touch the same value (RoI-parallel += would
     race), and every value receives its adds in the same (RoI, bin, sample) order -- the
     result is bitwise identical for any thread count and block size.
     """
-    t = dout.dtype.type
+    ftype = dout.dtype.type
     R, C, num_bins = dout.shape
     num_blocks = (C + channel_block - 1) // channel_block
     for block in numba.prange(num_blocks):                           # for each channel block
@@ -294,7 +217,7 @@ def _roi_align_backward_kernel(dinput, dout, batch, offsets, pos, weights, chann
             per_bin = (offsets[r + 1] - offsets[r]) // num_bins
             if per_bin == 0:
                 continue
-            count = t(per_bin)
+            count = ftype(per_bin)
             image = dinput[batch[r]]
             g = np.empty(C, dtype=dout.dtype)                        # this bin's dout, contiguous
             for bin_index in range(num_bins):                        # for each output bin
@@ -314,75 +237,11 @@ def _roi_align_backward_kernel(dinput, dout, batch, offsets, pos, weights, chann
                         image[p4, c] += g[c] * w4
 
 
-def _sample_tables(rois, H, W, PH, PW, spatial_scale, sampling_ratio, aligned):
-    offsets = _roi_sample_counts(rois, PH, PW, spatial_scale, sampling_ratio, aligned)
-    pos = np.empty((offsets[-1], 4), dtype=np.int64)
-    weights = np.empty((offsets[-1], 4), dtype=rois.dtype)
-    _roi_sample_tables(pos, weights, rois, offsets, H, W, PH, PW, spatial_scale,
-                       sampling_ratio, aligned)
-    return offsets, pos, weights
-
-
 # --------------------------------------------------------------------------------------
-# Validation and public API
+# Public API (argument checks: ops/_checks.py)
 # --------------------------------------------------------------------------------------
 
-def _check_output_size(output_size):
-    size = (output_size, output_size) if np.isscalar(output_size) else tuple(output_size)
-    if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
-                                 for s in size):
-        raise ValueError(f"output_size: expected an int or a pair of ints, got {output_size!r}")
-    if size[0] <= 0 or size[1] <= 0:
-        raise ValueError(f"output_size: expected positive sizes, got {output_size!r}")
-    return int(size[0]), int(size[1])
-
-
-def _check_input(input, name="input"):
-    if not isinstance(input, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy array float[N,C,H,W], got {type(input).__name__}")
-    if input.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name}: expected float32 or float64, got {input.dtype}")
-    if input.ndim != 4:
-        raise ValueError(f"{name}: expected float[N,C,H,W], got shape {input.shape}")
-
-
-def convert_boxes_to_roi_format(boxes, dtype, num_images):
-    """float[R,5] (batch_index, x1, y1, x2, y2) from float[R,5] or a list of float[L_i,4].
-
-    Validates shape, finiteness and batch indices (read as int(), i.e. truncated).
-    """
-    if isinstance(boxes, (list, tuple)):
-        parts = []
-        for i, b in enumerate(boxes):
-            b = np.asarray(b)
-            if b.ndim != 2 or b.shape[1] != 4:
-                raise ValueError(f"boxes[{i}]: expected float[L,4], got shape {b.shape}")
-            parts.append(np.concatenate([np.full((len(b), 1), i, dtype=dtype), b.astype(dtype)], 1))
-        rois = np.concatenate(parts) if parts else np.zeros((0, 5), dtype)
-    else:
-        rois = np.asarray(boxes)
-        if rois.ndim != 2 or rois.shape[1] != 5:
-            raise ValueError(f"boxes: expected float[R,5] (batch_index, x1, y1, x2, y2) or a list "
-                             f"of float[L,4], got shape {rois.shape}")
-    rois = np.ascontiguousarray(rois, dtype=dtype)
-    if not np.isfinite(rois).all():
-        raise ValueError("boxes: expected finite coordinates, got NaN or inf")
-    batch = rois[:, 0].astype(np.int64)
-    if len(batch) and (batch.min() < 0 or batch.max() >= num_images):
-        raise ValueError(f"boxes: batch index must be in [0, {num_images}), got values in "
-                         f"[{batch.min()}, {batch.max()}]")
-    return rois
-
-
-def _check_scalars(spatial_scale, sampling_ratio):
-    if isinstance(sampling_ratio, bool) or not isinstance(sampling_ratio, (int, np.integer)):
-        raise TypeError(f"sampling_ratio: expected an int, got {type(sampling_ratio).__name__}")
-    if not (np.isfinite(spatial_scale) and spatial_scale > 0):
-        raise ValueError(f"spatial_scale: expected a finite positive number, got {spatial_scale!r}")
-
-
-def roi_align_forward(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1,
-                      aligned=False):
+def roi_align_forward(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
     """RoIAlign forward, torchvision.ops.roi_align semantics.
 
     Args:
@@ -396,20 +255,18 @@ def roi_align_forward(input, boxes, output_size, spatial_scale=1.0, sampling_rat
     Returns:
         out (float[R,C,PH,PW]) and a RoIAlignCache.
     """
-    _check_input(input)
-    _check_scalars(spatial_scale, sampling_ratio)
-    PH, PW = _check_output_size(output_size)
+    check_feature_map(input)
+    spatial_scale, sampling_ratio = check_spatial_scale(spatial_scale), check_sampling_ratio(sampling_ratio)
+    PH, PW = check_output_size(output_size)
     N, C, H, W = input.shape
     rois = convert_boxes_to_roi_format(boxes, input.dtype, N)
-    cache = RoIAlignCache(input.shape, input.dtype, rois, (PH, PW), float(spatial_scale),
-                          int(sampling_ratio), bool(aligned))
+    cache = RoIAlignCache(input.shape, input.dtype, rois, (PH, PW), spatial_scale, sampling_ratio, bool(aligned))
     if rois.shape[0] == 0:
         return np.zeros((0, C, PH, PW), dtype=input.dtype), cache
     if reference_kernels_enabled():
-        out = roi_align_forward_reference(input, rois, (PH, PW), spatial_scale, sampling_ratio,
-                                          aligned)
+        out = roi_align_forward_reference(input, rois, (PH, PW), spatial_scale, sampling_ratio, aligned)
         return out, cache
-    offsets, pos, weights = _sample_tables(rois, H, W, PH, PW, float(spatial_scale),
+    offsets, pos, weights = sample_tables(rois, H, W, PH, PW, float(spatial_scale),
                                            int(sampling_ratio), bool(aligned))
     # (N, C, H, W) -> channels-last (N, H*W, C), so the kernel reads C contiguous values.
     input_hwc = np.ascontiguousarray(input.transpose(0, 2, 3, 1)).reshape(N, H * W, C)
@@ -419,7 +276,7 @@ def roi_align_forward(input, boxes, output_size, spatial_scale=1.0, sampling_rat
 
 
 def roi_align_backward(dout, cache, channel_block=None):
-    """Gradient w.r.t. input: float[N,C,H,W]. The boxes get no gradient.
+    """Gradient w.r.ftype. input: float[N,C,H,W]. The boxes get no gradient.
 
     Args:
         dout (float[R,C,PH,PW]): upstream gradient.
@@ -430,10 +287,7 @@ def roi_align_backward(dout, cache, channel_block=None):
     N, C, H, W = cache.input_shape
     PH, PW = cache.output_size
     R = cache.rois.shape[0]
-    expected = (R, C, PH, PW)
-    if not isinstance(dout, np.ndarray) or dout.shape != expected:
-        raise ValueError(f"dout: expected shape {expected}, got "
-                         f"{getattr(dout, 'shape', type(dout).__name__)}")
+    check_dout_shape(dout, (R, C, PH, PW))
     dout = np.ascontiguousarray(dout, dtype=cache.dtype)
     if R == 0:
         return np.zeros(cache.input_shape, dtype=cache.dtype)
@@ -441,7 +295,7 @@ def roi_align_backward(dout, cache, channel_block=None):
         return roi_align_backward_reference(dout, cache.input_shape, cache.rois, (PH, PW),
                                             cache.spatial_scale, cache.sampling_ratio,
                                             cache.aligned)
-    offsets, pos, weights = _sample_tables(cache.rois, H, W, PH, PW, cache.spatial_scale,
+    offsets, pos, weights = sample_tables(cache.rois, H, W, PH, PW, cache.spatial_scale,
                                            cache.sampling_ratio, cache.aligned)
     # dinput is accumulated channels-last (N, H*W, C), then moved back to (N, C, H, W).
     dinput = np.zeros((N, H * W, C), dtype=cache.dtype)
@@ -467,7 +321,7 @@ def roi_align_sample_points(box, output_size, spatial_scale=1.0, sampling_ratio=
         dict with bin_h, bin_w (feature cells), gh, gw, and ys float[PH,gh], xs float[PW,gw]
         the sample coordinates on the feature map.
     """
-    PH, PW = _check_output_size(output_size)
+    PH, PW = check_output_size(output_size)
     roi = np.concatenate([[0.0], np.asarray(box, dtype=np.float64)]).astype(dtype)
     _, y1, x1, bin_h, bin_w, gh, gw = _roi_geometry_reference(roi, (PH, PW), spatial_scale,
                                                               sampling_ratio, aligned)

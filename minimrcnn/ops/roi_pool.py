@@ -24,10 +24,10 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
-from minimrcnn.ops.roi_align import (
-    _check_input, _check_output_size, convert_boxes_to_roi_format,
+from minimrcnn.ops._checks import (
+    check_dout_shape, check_feature_map, check_output_size, check_spatial_scale, convert_boxes_to_roi_format,
 )
+from minimrcnn.runtime import reference_kernels_enabled
 
 _NEG_FLT_MAX = -3.4028234663852886e38   # C's -FLT_MAX: the running max starts here
 
@@ -62,19 +62,19 @@ def roi_pool_bin_edges(roi, output_size, spatial_scale, height=None, width=None)
         dict: start/end cells (x_start, y_start, x_end, y_end), roi_w, roi_h (cells, inclusive),
         bin_h, bin_w, and per-bin hstart, hend int[PH], wstart, wend int[PW] (end exclusive).
     """
-    t = roi.dtype.type
+    ftype = roi.dtype.type
     PH, PW = output_size
-    x_start = c_round(roi[1] * t(spatial_scale))
-    y_start = c_round(roi[2] * t(spatial_scale))
-    x_end = c_round(roi[3] * t(spatial_scale))
-    y_end = c_round(roi[4] * t(spatial_scale))
+    x_start = c_round(roi[1] * ftype(spatial_scale))
+    y_start = c_round(roi[2] * ftype(spatial_scale))
+    x_end = c_round(roi[3] * ftype(spatial_scale))
+    y_end = c_round(roi[4] * ftype(spatial_scale))
     roi_w = max(x_end - x_start + 1, 1)          # inclusive end: +1
     roi_h = max(y_end - y_start + 1, 1)
-    bin_h, bin_w = t(roi_h) / t(PH), t(roi_w) / t(PW)
-    hstart = np.array([int(np.floor(t(p) * bin_h)) + y_start for p in range(PH)])
-    hend = np.array([int(np.ceil(t(p + 1) * bin_h)) + y_start for p in range(PH)])
-    wstart = np.array([int(np.floor(t(p) * bin_w)) + x_start for p in range(PW)])
-    wend = np.array([int(np.ceil(t(p + 1) * bin_w)) + x_start for p in range(PW)])
+    bin_h, bin_w = ftype(roi_h) / ftype(PH), ftype(roi_w) / ftype(PW)
+    hstart = np.array([int(np.floor(ftype(p) * bin_h)) + y_start for p in range(PH)])
+    hend = np.array([int(np.ceil(ftype(p + 1) * bin_h)) + y_start for p in range(PH)])
+    wstart = np.array([int(np.floor(ftype(p) * bin_w)) + x_start for p in range(PW)])
+    wend = np.array([int(np.ceil(ftype(p + 1) * bin_w)) + x_start for p in range(PW)])
     if height is not None:                       # bins may leave the map: clip them
         hstart, hend = np.clip(hstart, 0, height), np.clip(hend, 0, height)
     if width is not None:
@@ -137,33 +137,33 @@ def _c_round(value):
 
 @numba.njit(cache=True, parallel=True)
 def _roi_pool_forward_kernel(out, argmax, input, rois, spatial_scale):
-    """out T[R,C,PH,PW], argmax int64[R,C,PH,PW] (both preset to 0 / -1).
+    """out float[R,C,PH,PW], argmax int64[R,C,PH,PW] (both preset to 0 / -1).
 
     Differs from the twin: bin edges computed inline, loops RoI -> channel -> bin;
     parallel over RoIs, each owning out[r] and argmax[r].
     """
-    t = input.dtype.type
+    ftype = input.dtype.type
     R, C, PH, PW = out.shape
     H, W = input.shape[2], input.shape[3]
-    scale = t(spatial_scale)
+    scale = ftype(spatial_scale)
     for r in numba.prange(R):                                        # for each RoI
         b = int(rois[r, 0])
         x_start = _c_round(rois[r, 1] * scale)
         y_start = _c_round(rois[r, 2] * scale)
         roi_w = max(_c_round(rois[r, 3] * scale) - x_start + 1, 1)
         roi_h = max(_c_round(rois[r, 4] * scale) - y_start + 1, 1)
-        bin_h = t(roi_h) / t(PH)
-        bin_w = t(roi_w) / t(PW)
+        bin_h = ftype(roi_h) / ftype(PH)
+        bin_w = ftype(roi_w) / ftype(PW)
         for c in range(C):                                           # for each channel
             for ph in range(PH):                                     # for each output bin
-                hstart = min(max(int(math.floor(t(ph) * bin_h)) + y_start, 0), H)
-                hend = min(max(int(math.ceil(t(ph + 1) * bin_h)) + y_start, 0), H)
+                hstart = min(max(int(math.floor(ftype(ph) * bin_h)) + y_start, 0), H)
+                hend = min(max(int(math.ceil(ftype(ph + 1) * bin_h)) + y_start, 0), H)
                 for pw in range(PW):
-                    wstart = min(max(int(math.floor(t(pw) * bin_w)) + x_start, 0), W)
-                    wend = min(max(int(math.ceil(t(pw + 1) * bin_w)) + x_start, 0), W)
+                    wstart = min(max(int(math.floor(ftype(pw) * bin_w)) + x_start, 0), W)
+                    wend = min(max(int(math.ceil(ftype(pw + 1) * bin_w)) + x_start, 0), W)
                     if hend <= hstart or wend <= wstart:
                         continue
-                    best = t(-3.4028234663852886e38)
+                    best = ftype(-3.4028234663852886e38)
                     where = -1
                     for h in range(hstart, hend):                    # rows, then columns
                         for w in range(wstart, wend):
@@ -176,7 +176,7 @@ def _roi_pool_forward_kernel(out, argmax, input, rois, spatial_scale):
 
 @numba.njit(cache=True, parallel=True)
 def _roi_pool_backward_kernel(dinput, dout, argmax, batch):
-    """dinput T[N,C,H*W] (zeroed) += dout routed through argmax.
+    """dinput float[N,C,H*W] (zeroed) += dout routed through argmax.
 
     Parallel over channels: channel c writes only dinput[:, c], so no races, and the
     (RoI, bin) order is fixed -- deterministic for any thread count.
@@ -205,10 +205,9 @@ def roi_pool_forward(input, boxes, output_size, spatial_scale=1.0):
     Returns:
         out (float[R,C,PH,PW]) and a RoIPoolCache holding argmax int64[R,C,PH,PW].
     """
-    _check_input(input)
-    if not (np.isfinite(spatial_scale) and spatial_scale > 0):
-        raise ValueError(f"spatial_scale: expected a finite positive number, got {spatial_scale!r}")
-    PH, PW = _check_output_size(output_size)
+    check_feature_map(input)
+    spatial_scale = check_spatial_scale(spatial_scale)
+    PH, PW = check_output_size(output_size)
     N, C, H, W = input.shape
     rois = convert_boxes_to_roi_format(boxes, input.dtype, N)
     if reference_kernels_enabled():
@@ -223,10 +222,8 @@ def roi_pool_forward(input, boxes, output_size, spatial_scale=1.0):
 
 
 def roi_pool_backward(dout, cache):
-    """Gradient w.r.t. input, float[N,C,H,W]; boxes get none. dout float[R,C,PH,PW]."""
-    if not isinstance(dout, np.ndarray) or dout.shape != cache.argmax.shape:
-        raise ValueError(f"dout: expected shape {cache.argmax.shape}, got "
-                         f"{getattr(dout, 'shape', type(dout).__name__)}")
+    """Gradient w.r.ftype. input, float[N,C,H,W]; boxes get none. dout float[R,C,PH,PW]."""
+    check_dout_shape(dout, cache.argmax.shape)
     dout = np.ascontiguousarray(dout, dtype=cache.dtype)
     N, C, H, W = cache.input_shape
     if reference_kernels_enabled():

@@ -8,7 +8,7 @@ negatives:
     num_pos = min(#positives, int(batch_size_per_image * positive_fraction))
     num_neg = min(#negatives, batch_size_per_image - num_pos)
 
-e.g. B = 256, fraction 0.5, 10 positives and 1000 negatives -> 10 positives + 246
+e.g. batch_size_per_image = 256, fraction 0.5, 10 positives and 1000 negatives -> 10 positives + 246
 negatives. Which ones is random (a permutation from the ``rng`` you pass), so runs are
 reproducible from a seed; torch's RNG stream itself cannot be matched.
 

@@ -131,9 +131,9 @@ def shapes_gt_and_predictions(seed, num_images=12, jitter=3.0, size=128):
     rng = np.random.default_rng(seed + 100)
     images, anns, results = [], [], []
     for i in range(num_images):
-        _, t = ds[i]
+        _, target = ds[i]
         images.append({"id": i + 1, "height": size, "width": size, "file_name": f"{i}.png"})
-        for box, label, mask, area in zip(t["boxes"], t["labels"], t["masks"], t["area"]):
+        for box, label, mask, area in zip(target["boxes"], target["labels"], target["masks"], target["area"]):
             x1, y1, x2, y2 = box.tolist()
             anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(label),
                          "bbox": [x1, y1, x2 - x1, y2 - y1], "area": float(area), "iscrowd": 0,

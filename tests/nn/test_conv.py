@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.gradcheck import numerical_gradient, rel_error
 from minimrcnn.nn.functional.conv import (
     _col2im_kernel, _im2col_kernel, col2im_reference, conv2d, conv2d_backward, conv2d_forward,
@@ -189,7 +189,7 @@ def test_conv2d_and_max_pool2d_with_jit_disabled():
     # With NUMBA_DISABLE_JIT=1 the kernels run as plain Python and must match the twins.
     code = textwrap.dedent("""
         import numpy as np
-        from minimrcnn.config import reference_kernels
+        from minimrcnn.runtime import reference_kernels
         from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward
         from minimrcnn.nn.functional.pooling import max_pool2d_backward, max_pool2d_forward
         rng = np.random.default_rng(0)

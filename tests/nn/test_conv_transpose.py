@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.gradcheck import numerical_gradient, rel_error
 from minimrcnn.nn.functional.conv import conv2d
 from minimrcnn.nn.functional.conv_transpose import (

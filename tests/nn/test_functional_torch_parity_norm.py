@@ -24,7 +24,7 @@ def _close(ours, theirs, dtype):
 
 def _grads_of(out_t, dout, *tensors):
     out_t.backward(_t(dout))
-    return [t.grad for t in tensors]
+    return [tensor.grad for tensor in tensors]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -113,7 +113,7 @@ def test_cross_entropy_parity(dtype):
 def test_bce_and_smooth_l1_parity(dtype, reduction):
     rng = np.random.default_rng(5)
     x = (rng.standard_normal((4, 7, 7)) * 3).astype(dtype)
-    t = rng.random(x.shape).astype(dtype)
+    target = rng.random(x.shape).astype(dtype)
     dloss = rng.standard_normal(x.shape).astype(dtype) if reduction == "none" else np.array(1.3, dtype)
     cases = [
         (loss.binary_cross_entropy_with_logits_forward, loss.binary_cross_entropy_with_logits_backward, {},
@@ -122,9 +122,9 @@ def test_bce_and_smooth_l1_parity(dtype, reduction):
          torch.nn.functional.smooth_l1_loss),
     ]
     for fwd, bwd, kwargs, theirs in cases:
-        value, cache = fwd(x, t, reduction=reduction, **kwargs)
+        value, cache = fwd(x, target, reduction=reduction, **kwargs)
         xt = _t(x, True)
-        value_t = theirs(xt, _t(t), reduction=reduction, **kwargs)
+        value_t = theirs(xt, _t(target), reduction=reduction, **kwargs)
         _close(value, value_t, dtype)
         value_t.backward(_t(dloss))
         _close(bwd(dloss, cache), xt.grad, dtype)

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.gradcheck import numerical_gradient, rel_error
-from minimrcnn.nn.functional.interpolate import interpolate, interpolate_backward, interpolate_forward
+from minimrcnn.nn.functional.interpolate import (
+    axis_sources, bilinear_source, interpolate, interpolate_backward, interpolate_forward, nearest_source,
+)
 
 SIZES = [((2, 3, 4, 5), (8, 10)), ((1, 2, 3, 7), (5, 3)), ((2, 1, 6, 6), (4, 9)), ((1, 2, 5, 4), (5, 4))]
 
@@ -88,3 +90,41 @@ def test_interpolate_empty_batch_and_int_size():
 def test_interpolate_bad_inputs(x, size, mode, error, match):
     with pytest.raises(error, match=match):
         interpolate(x, size, mode)
+
+
+# --- the shared formulas (also called by the image transform and mask pasting) -------------
+def test_axis_sources_known_answers():
+    # bilinear in=2, out=4: src = max((dst + 0.5) / 2 - 0.5, 0) = 0, 0.25, 0.75, 1.25; i0 clamps at in-1
+    i0, i1, l0, l1 = axis_sources(2, 4, "bilinear", np.float64)
+    np.testing.assert_array_equal(i0, [0, 0, 0, 1])
+    np.testing.assert_array_equal(i1, [1, 1, 1, 1])
+    np.testing.assert_array_equal(l1, [0, 0.25, 0.75, 0.25])
+    np.testing.assert_array_equal(l0, [1, 0.75, 0.25, 0.75])
+    # downsampling in=4, out=2: src = 0.5, 2.5
+    i0, i1, l0, l1 = axis_sources(4, 2, "bilinear", np.float32)
+    np.testing.assert_array_equal(i0, [0, 2]) and np.testing.assert_array_equal(i1, [1, 3])
+    assert l0.dtype == l1.dtype == np.float32 and list(l1) == [0.5, 0.5]
+    # nearest in=3, out=5: floor(dst * 0.6) = 0, 0, 1, 1, 2; one tap of weight 1
+    i0, i1, l0, l1 = axis_sources(3, 5, "nearest")
+    np.testing.assert_array_equal(i0, [0, 0, 1, 1, 2])
+    np.testing.assert_array_equal(i1, i0)
+    assert list(l0) == [1] * 5 and list(l1) == [0] * 5
+
+
+def test_scalar_formulas_agree_with_the_tables():
+    for in_len, out_len in [(7, 800), (800, 7), (28 + 2, 31), (5, 5), (1, 3)]:
+        tables = axis_sources(in_len, out_len, "bilinear", np.float32)
+        for dst in range(out_len):
+            i0, i1, l0, l1 = bilinear_source(dst, in_len, out_len, np.float32)
+            assert (i0, i1, np.float32(l0), np.float32(l1)) == tuple(table[dst] for table in tables)
+            assert nearest_source(dst, in_len, out_len) == axis_sources(in_len, out_len, "nearest")[0][dst]
+
+
+def test_bilinear_weights_use_the_data_dtype():
+    # in=7 -> out=3: scale 7/3 is rounded differently in float32 and float64
+    l1_32 = axis_sources(7, 3, "bilinear", np.float32)[3]
+    l1_64 = axis_sources(7, 3, "bilinear", np.float64)[3]
+    scale32 = np.float32(7) / np.float32(3)
+    expected32 = (np.arange(3, dtype=np.float32) + np.float32(0.5)) * scale32 - np.float32(0.5)
+    np.testing.assert_array_equal(l1_32, expected32 - np.floor(expected32))
+    assert l1_64.dtype == np.float64 and not np.array_equal(l1_32.astype(np.float64), l1_64)

@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.gradcheck import numerical_gradient, rel_error
 from minimrcnn.nn.functional.norm import (
     _group_norm_backward_kernel, _group_norm_forward_kernel, batch_norm, batch_norm_backward,
@@ -150,7 +150,7 @@ def test_group_norm_bad_inputs():
 def test_group_norm_runs_with_jit_disabled():
     code = textwrap.dedent("""
         import numpy as np
-        from minimrcnn.config import reference_kernels
+        from minimrcnn.runtime import reference_kernels
         from minimrcnn.nn.functional.norm import group_norm_forward, group_norm_backward
         rng = np.random.default_rng(0)
         # float32 with a large offset: the kernel must still accumulate in float64 as Python.

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.gradcheck import numerical_gradient, rel_error
 from minimrcnn.nn.functional.pooling import max_pool2d, max_pool2d_backward, max_pool2d_forward
 
@@ -114,5 +114,6 @@ def test_max_pool2d_bad_inputs(x, args, error, match):
 
 def test_max_pool2d_backward_rejects_wrong_dout():
     out, cache = max_pool2d_forward(np.zeros((1, 2, 4, 4)), 2)
-    with pytest.raises(ValueError, match="dout must be"):
+    with pytest.raises(ValueError, match=r"max_pool2d_backward: dout must have the forward output's shape \(1, 2, 2, 2\), "
+                                         r"got shape \(1, 2, 3, 3\)"):
         max_pool2d_backward(np.zeros((1, 2, 3, 3)), cache)

@@ -13,8 +13,8 @@ from minimrcnn.ops.box_coder import BoxCoder
 def test_encode_known_answer():
     # proposal [0,0,10,10]: centre (5,5), size 10; GT [2,4,22,14]: centre (12,9), size (20,10).
     coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
-    t = coder.encode(np.array([[2.0, 4, 22, 14]]), np.array([[0.0, 0, 10, 10]]))
-    np.testing.assert_allclose(t, [[10 * 7 / 10, 10 * 4 / 10, 5 * math.log(2), 0.0]], rtol=1e-15)
+    deltas = coder.encode(np.array([[2.0, 4, 22, 14]]), np.array([[0.0, 0, 10, 10]]))
+    np.testing.assert_allclose(deltas, [[10 * 7 / 10, 10 * 4 / 10, 5 * math.log(2), 0.0]], rtol=1e-15)
 
 
 def test_decode_known_answer_and_shape():
@@ -46,7 +46,7 @@ def test_dtypes_follow_deltas():
 
 # Sides within a factor 50 of each other: below the decode clamp (1000 / 16 = 62.5x).
 box = st.tuples(st.floats(-100, 100), st.floats(-100, 100), st.floats(2, 100), st.floats(2, 100)).map(
-    lambda t: [t[0], t[1], t[0] + t[2], t[1] + t[3]])
+    lambda b: [b[0], b[1], b[0] + b[2], b[1] + b[3]])
 
 
 @settings(max_examples=60, deadline=None)
@@ -70,7 +70,7 @@ def test_bad_inputs():
         coder.decode(np.zeros((2, 4)), np.zeros((3, 4)))
     with pytest.raises(ValueError, match="gt_boxes and proposals must have the same R"):
         coder.encode(np.zeros((2, 4)), np.zeros((3, 4)))
-    with pytest.raises(ValueError, match="deltas must be finite"):
+    with pytest.raises(ValueError, match="deltas must have finite coordinates"):
         coder.decode(np.array([[0.0, np.nan, 0, 0]]), np.zeros((1, 4)))
     with pytest.raises(TypeError, match="gt_boxes must be float"):
         coder.encode(np.zeros((1, 4), np.int64), np.zeros((1, 4)))

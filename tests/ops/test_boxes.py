@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.boxes import (
     _box_iou_kernel, _box_iou_kernel_serial, box_area, box_convert, box_iou, box_iou_reference, clip_boxes_to_image,
     masks_to_boxes, remove_small_boxes,

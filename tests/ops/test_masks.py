@@ -8,11 +8,10 @@ import numba
 import numpy as np
 import pytest
 
-from minimrcnn.config import reference_kernels
-from minimrcnn.ops.masks import (
-    expand_boxes_for_paste, paste_masks_in_image, project_masks_on_boxes, resize_axis_weights,
-)
+from minimrcnn.nn.functional.interpolate import axis_sources
+from minimrcnn.ops.masks import expand_boxes_for_paste, paste_masks_in_image, project_masks_on_boxes
 from minimrcnn.ops.roi_align import roi_align
+from minimrcnn.runtime import reference_kernels
 
 
 def test_project_masks_is_roi_align_of_the_matched_mask():
@@ -60,7 +59,8 @@ def test_expand_boxes_worked_example():
 
 
 def test_resize_weights_align_corners_false():
-    i0, i1, l0, l1 = resize_axis_weights(2, 4)            # src = (dst+0.5)/2 - 0.5
+    # pasting resizes with interpolate's formulas, in float32
+    i0, i1, l0, l1 = axis_sources(2, 4, "bilinear", np.float32)   # src = (dst+0.5)/2 - 0.5
     np.testing.assert_array_equal(i0, [0, 0, 0, 1])
     np.testing.assert_array_equal(i1, [1, 1, 1, 1])
     np.testing.assert_allclose(l1, [0, 0.25, 0.75, 0.25])   # i0 == i1 there: harmless

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.boxes import box_iou
 from minimrcnn.ops.nms import batched_nms, nms, nms_reference
 
@@ -103,7 +103,7 @@ def test_kernel_equals_twin_without_jit():
     # The kernel run as plain Python (NUMBA_DISABLE_JIT=1) gives the same answers.
     code = textwrap.dedent("""
         import numpy as np
-        from minimrcnn.config import reference_kernels
+        from minimrcnn.runtime import reference_kernels
         from minimrcnn.ops.boxes import box_iou
         from minimrcnn.ops.nms import nms
         rng = np.random.default_rng(0)
@@ -166,10 +166,10 @@ def test_batched_nms_equals_per_class_nms_on_both_paths():
 
 # -- bad inputs --------------------------------------------------------------------------
 @pytest.mark.parametrize("boxes, scores, match", [
-    (np.zeros((3, 5)), np.zeros(3), r"boxes must have shape \[N, 4\]"),
-    (np.zeros(4), np.zeros(1), r"boxes must have shape \[N, 4\]"),
-    (np.zeros((3, 4)), np.zeros(2), r"scores must have shape \[N\] = \[3\]"),
-    (np.zeros((3, 4)), np.zeros((3, 1)), r"scores must have shape \[N\] = \[3\]"),
+    (np.zeros((3, 5)), np.zeros(3), r"boxes must have shape \[R, 4\]"),
+    (np.zeros(4), np.zeros(1), r"boxes must have shape \[R, 4\]"),
+    (np.zeros((3, 4)), np.zeros(2), r"scores must have shape \[R\] = \[3\]"),
+    (np.zeros((3, 4)), np.zeros((3, 1)), r"scores must have shape \[R\] = \[3\]"),
     (np.array([[0, 0, np.nan, 1]]), np.zeros(1), "boxes must have finite"),
     (np.array([[0, 0, np.inf, 1]]), np.zeros(1), "boxes must have finite"),
     (np.zeros((1, 4)), np.array([np.nan]), "scores must not contain NaN"),
@@ -184,7 +184,7 @@ def test_nms_bad_inputs(boxes, scores, match):
 def test_nms_bad_dtypes_and_idxs():
     with pytest.raises(TypeError, match="boxes must be float32 or float64"):
         nms(np.zeros((2, 4), np.int32), np.zeros(2), 0.5)
-    with pytest.raises(ValueError, match=r"idxs must have shape \[N\] = \[2\]"):
+    with pytest.raises(ValueError, match=r"idxs must have shape \[R\] = \[2\]"):
         batched_nms(np.zeros((2, 4)), np.zeros(2), np.zeros(3, np.int64), 0.5)
     with pytest.raises(TypeError, match="idxs must be an integer array"):
         batched_nms(np.zeros((2, 4)), np.zeros(2), np.zeros(2), 0.5)

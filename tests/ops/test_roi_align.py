@@ -9,7 +9,7 @@ import numba
 import numpy as np
 import pytest
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.roi_align import (
     roi_align, roi_align_backward, roi_align_forward, roi_align_sample_points,
 )
@@ -238,7 +238,7 @@ def test_grid_size_zero_or_negative_gives_zero():
     (np.array([[0, 0, 0, np.inf, 1]]), "finite"),
     (np.array([[1, 0, 0, 1, 1]]), "batch index"),
     (np.array([[-1, 0, 0, 1, 1]]), "batch index"),
-    (np.array([[0, 0, 1, 1]]), r"float\[R,5\]"),
+    (np.array([[0, 0, 1, 1]]), r"float\[R, 5\]"),
     ([np.zeros((2, 3))], r"boxes\[0\]"),
 ])
 def test_bad_boxes(boxes, match):

@@ -10,7 +10,7 @@ import numba
 import numpy as np
 import pytest
 
-from minimrcnn.config import reference_kernels
+from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.roi_align import roi_align_sample_points
 from minimrcnn.ops.roi_pool import (
     c_round, roi_pool, roi_pool_backward, roi_pool_bin_edges, roi_pool_forward,

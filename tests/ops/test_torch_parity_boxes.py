@@ -12,11 +12,12 @@ from torchvision.models.detection import _utils as det_utils  # noqa: E402
 from torchvision.models.detection.anchor_utils import AnchorGenerator as TVAnchorGenerator  # noqa: E402
 from torchvision.models.detection.image_list import ImageList  # noqa: E402
 
-from minimrcnn.config import reference_kernels  # noqa: E402
+from minimrcnn.runtime import reference_kernels  # noqa: E402
 from minimrcnn.ops import (  # noqa: E402
-    AnchorGenerator, BoxCoder, Matcher, batched_nms, box_convert, box_iou, clip_boxes_to_image, masks_to_boxes, nms,
+    AnchorGenerator, BoxCoder, Matcher, batched_nms, box_convert, box_iou, clip_boxes_to_image, masks_to_boxes,
     remove_small_boxes,
 )
+from minimrcnn.ops.nms import nms  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

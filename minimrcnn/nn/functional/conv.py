@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.runtime import reference_kernels_enabled
 from minimrcnn.nn.functional._checks import check_array as _check_array
 from minimrcnn.nn.functional._checks import check_conv_inputs
 from minimrcnn.nn.functional._checks import pair as _pair

@@ -1,5 +1,10 @@
 """Resize feature maps to a given size, as torch.nn.functional.interpolate(size=...).
 
+This module holds the project's one copy of torch's resize formulas
+(``nearest_source``, ``bilinear_source`` and their per-axis tables ``axis_sources``):
+the FPN top-down path, the image transform (models/transform.py: images and target
+masks) and mask pasting (ops/masks.py) all call them.
+
 Two modes, each mapping an output pixel ``dst`` of an axis to input pixels with the
 ratio ``scale = in / out`` (what torch uses when it is given a size, or a scale
 factor with recompute_scale_factor=True):
@@ -9,9 +14,10 @@ factor with recompute_scale_factor=True):
   product in **float32**, whatever the input dtype, exactly as torch.
   Example: in=3, out=5: scale=0.6, dst 0..4 -> src 0, 0, 1, 1, 2.
 * ``"bilinear"`` (align_corners=False, no antialiasing; the image transform):
-  ``src = max((dst + 0.5) * scale - 0.5, 0)``, ``i0 = floor(src)``,
+  ``src = max((dst + 0.5) * scale - 0.5, 0)``, ``i0 = min(floor(src), in - 1)``,
   ``i1 = min(i0 + 1, in - 1)``, weights ``l1 = src - i0``, ``l0 = 1 - l1``, in the
-  input's dtype (torch's op-math precision), separably per axis:
+  input's dtype (torch's op-math precision), separably per axis, in torch's order
+  (along W within each row first, then between the two rows):
   ``out = ly0*(lx0*x[i0y, i0x] + lx1*x[i0y, i1x]) + ly1*(lx0*x[i1y, i0x] + lx1*x[i1y, i1x])``.
   Example: in=2, out=4: scale=0.5, dst 0..3 -> src 0, 0.25, 0.75, 1.25 -> clamps to i0=1=i1.
 
@@ -29,26 +35,81 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.nn.functional._checks import came, check_array, check_dout, pair
+from minimrcnn.runtime import reference_kernels_enabled
 
-_FLOATS = (np.float32, np.float64)
 _MODES = ("nearest", "bilinear")
+
+
+# ----------------------------------------------------------------------------------
+# torch's source-pixel formulas, the one copy: interpolate, the image transform
+# (models/transform.py) and mask pasting (ops/masks.py) all call these.
+# ----------------------------------------------------------------------------------
+@numba.njit(cache=True)
+def nearest_source(dst, in_len, out_len):
+    """Legacy nearest: input pixel ``min(floor(dst * in/out), in - 1)`` of output pixel ``dst``.
+
+    The scale and the product are float32 whatever the data's dtype, exactly as torch.
+    """
+    scale = np.float32(in_len) / np.float32(out_len)
+    return min(int(math.floor(np.float32(dst) * scale)), in_len - 1)
+
+
+@numba.njit(cache=True)
+def bilinear_source(dst, in_len, out_len, ftype):
+    """align_corners=False: (i0, i1, l0, l1) of output pixel ``dst``, arithmetic in dtype ``ftype``.
+
+    ``src = max((dst + 0.5) * in/out - 0.5, 0)``, ``i0 = min(floor(src), in - 1)``,
+    ``i1 = min(i0 + 1, in - 1)``, ``l1 = src - i0``, ``l0 = 1 - l1``. ``ftype`` is the
+    NumPy scalar type (``np.float32``: torch's op-math for float32 data).
+    src < in - 0.5 always, so l1 lies in [0, 1) without a clip.
+    """
+    scale = ftype(in_len) / ftype(out_len)
+    src = max((ftype(dst) + ftype(0.5)) * scale - ftype(0.5), ftype(0.0))
+    i0 = min(int(math.floor(src)), in_len - 1)
+    i1 = i0 + 1 if i0 < in_len - 1 else i0
+    l1 = src - ftype(i0)
+    return i0, i1, ftype(1.0) - l1, l1
+
+
+@numba.njit(cache=True)
+def _fill_axis_sources(i0, i1, l0, l1, in_len, bilinear, ftype):
+    """Fill the four per-axis tables (length out_len) from the scalar formulas above."""
+    out_len = i0.shape[0]
+    for dst in range(out_len):
+        if bilinear:
+            i0[dst], i1[dst], l0[dst], l1[dst] = bilinear_source(dst, in_len, out_len, ftype)
+        else:
+            i0[dst] = i1[dst] = nearest_source(dst, in_len, out_len)
+            l0[dst], l1[dst] = ftype(1.0), ftype(0.0)
+
+
+def axis_sources(in_len, out_len, mode, dtype=np.float32):
+    """Source pixels of one axis: i0, i1 int64[out_len] and weights l0, l1 dtype[out_len].
+
+    Output pixel ``dst`` reads ``l0[dst] * in[i0[dst]] + l1[dst] * in[i1[dst]]``; for
+    ``"nearest"`` i1 = i0, l0 = 1, l1 = 0. Example: bilinear in=2, out=4 gives
+    i0 = [0, 0, 0, 1], i1 = [1, 1, 1, 1], l1 = [0, 0.25, 0.75, 0.25].
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    dtype = np.dtype(dtype).type
+    i0, i1 = np.empty(out_len, np.int64), np.empty(out_len, np.int64)
+    l0, l1 = np.empty(out_len, dtype), np.empty(out_len, dtype)
+    _fill_axis_sources(i0, i1, l0, l1, int(in_len), mode == "bilinear", dtype)
+    return i0, i1, l0, l1
 
 
 # ----------------------------------------------------------------------------------
 # Reference twins: per-pixel loops, vectorised over images and channels
 # ----------------------------------------------------------------------------------
 def _source_pixels_reference(dst, in_len, out_len, mode, dtype):
-    """(i0, i1, l0, l1) for one output coordinate, computed scalar by scalar."""
+    """(i0, i1, l0, l1) of one output coordinate, from the shared scalar formulas."""
     if mode == "nearest":
-        scale = np.float32(in_len) / np.float32(out_len)          # float32 as torch
-        i0 = min(int(math.floor(np.float32(dst) * scale)), in_len - 1)
-        return i0, i0, 1.0, 0.0
-    scale = dtype(in_len) / dtype(out_len)
-    src = max((dtype(dst) + dtype(0.5)) * scale - dtype(0.5), dtype(0))
-    i0 = min(int(math.floor(src)), in_len - 1)
-    l1 = min(max(src - dtype(i0), dtype(0)), dtype(1))
-    return i0, (i0 + 1 if i0 < in_len - 1 else i0), dtype(1) - l1, l1
+        i0 = nearest_source(dst, in_len, out_len)
+        return i0, i0, dtype(1), dtype(0)
+    i0, i1, l0, l1 = bilinear_source(dst, in_len, out_len, dtype)
+    return i0, i1, dtype(l0), dtype(l1)
 
 
 def interpolate_forward_reference(x, size, mode):
@@ -93,7 +154,7 @@ def interpolate_backward_reference(dout, in_shape, mode):
 
 
 # ----------------------------------------------------------------------------------
-# Numba kernels: the per-axis source pixels come precomputed (see _axis_sources)
+# Numba kernels: the per-axis source pixels come precomputed (see axis_sources)
 # ----------------------------------------------------------------------------------
 @numba.njit(cache=True, parallel=True)
 def _nearest_forward_kernel(out, x, iy, ix):
@@ -153,20 +214,6 @@ def _bilinear_backward_kernel(dx, dout, i0y, i1y, l0y, l1y, i0x, i1x, l0x, l1x):
     return dx
 
 
-def _axis_sources(in_len, out_len, mode, dtype):
-    """Vectorised source pixels of one axis: (i0, i1, l0, l1) arrays of length out_len."""
-    if mode == "nearest":
-        scale = np.float32(in_len) / np.float32(out_len)
-        i0 = np.minimum(np.floor(np.arange(out_len, dtype=np.float32) * scale).astype(np.int64), in_len - 1)
-        return (i0,)
-    scale = dtype(in_len) / dtype(out_len)
-    src = np.maximum((np.arange(out_len).astype(dtype) + dtype(0.5)) * scale - dtype(0.5), dtype(0))
-    i0 = np.minimum(np.floor(src).astype(np.int64), in_len - 1)
-    l1 = np.clip(src - i0.astype(dtype), 0, 1).astype(dtype)
-    i1 = np.where(i0 < in_len - 1, i0 + 1, i0)
-    return i0, i1, (dtype(1) - l1).astype(dtype), l1
-
-
 # ----------------------------------------------------------------------------------
 # Public op
 # ----------------------------------------------------------------------------------
@@ -182,27 +229,19 @@ def interpolate_forward(x, size, mode="nearest"):
 
     Modes and their exact index arithmetic are in the module docstring.
     """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy array float[N, C, H, W], got {type(x).__name__}")
-    if x.dtype not in _FLOATS:
-        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
-    if x.ndim != 4:
-        raise ValueError(f"x must be float[N, C, H, W] (4-D), got shape {x.shape}")
+    check_array(x, "x", 4, "float[N, C, H, W]")
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    size = (size, size) if np.isscalar(size) else tuple(size)
-    if len(size) != 2 or any(int(s) != s or s < 1 for s in size):
-        raise ValueError(f"size must be a positive int or a pair (Ho, Wo), got {size!r}")
-    Ho, Wo = int(size[0]), int(size[1])
+    Ho, Wo = pair(size, "size", 1)
     N, C, H, W = x.shape
     if H < 1 or W < 1:
-        raise ValueError(f"x must have a non-empty spatial size, got shape {x.shape}")
+        raise ValueError(f"x must have a non-empty spatial size H, W, got {came(x)}")
     x = np.ascontiguousarray(x)
     if reference_kernels_enabled():
         out = interpolate_forward_reference(x, (Ho, Wo), mode)
     else:
         out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
-        rows, columns = _axis_sources(H, Ho, mode, x.dtype.type), _axis_sources(W, Wo, mode, x.dtype.type)
+        rows, columns = axis_sources(H, Ho, mode, x.dtype), axis_sources(W, Wo, mode, x.dtype)
         if mode == "nearest":
             _nearest_forward_kernel(out, x, rows[0], columns[0])
         else:
@@ -214,14 +253,12 @@ def interpolate_backward(dout, cache: InterpolateCache):
     """Gradient of interpolate: dout float[N, C, Ho, Wo] -> dx float[N, C, H, W]."""
     N, C, H, W = cache.in_shape
     Ho, Wo = cache.out_size
-    if not isinstance(dout, np.ndarray) or dout.shape != (N, C, Ho, Wo) or dout.dtype != cache.dtype:
-        got = (getattr(dout, "shape", None), getattr(dout, "dtype", type(dout).__name__))
-        raise ValueError(f"dout must be {cache.dtype}{[N, C, Ho, Wo]}, got {got}")
-    dout = np.ascontiguousarray(dout)
+    check_dout("interpolate_backward", dout, (N, C, Ho, Wo))
+    dout = np.ascontiguousarray(dout, dtype=cache.dtype)
     if reference_kernels_enabled():
         return interpolate_backward_reference(dout, cache.in_shape, cache.mode)
     dx = np.zeros(cache.in_shape, dtype=dout.dtype)
-    rows, columns = _axis_sources(H, Ho, cache.mode, dout.dtype.type), _axis_sources(W, Wo, cache.mode, dout.dtype.type)
+    rows, columns = axis_sources(H, Ho, cache.mode, dout.dtype), axis_sources(W, Wo, cache.mode, dout.dtype)
     if cache.mode == "nearest":
         return _nearest_backward_kernel(dx, dout, rows[0], columns[0])
     return _bilinear_backward_kernel(dx, dout, *rows, *columns)

@@ -143,9 +143,9 @@ def _check_pair(op: str, a_name: str, a, b_name: str, b):
 def binary_cross_entropy_with_logits_forward(logits, target, reduction="mean"):
     """BCE on logits, as torch.nn.functional.binary_cross_entropy_with_logits.
 
-    Per element: -[t log s(x) + (1 - t) log(1 - s(x))] written stably as
-    max(x, 0) - x * t + log1p(exp(-|x|)): exp never sees a positive argument.
-    Example: x = 0, t = 1 gives log(2) = 0.6931.
+    Per element, with x the logit and y the target: -[y log s(x) + (1 - y) log(1 - s(x))],
+    written stably as max(x, 0) - x * y + log1p(exp(-|x|)): exp never sees a positive
+    argument. Example: x = 0, y = 1 gives log(2) = 0.6931.
 
     Args:
         logits (float[...]): scores before the sigmoid.
@@ -165,7 +165,7 @@ def binary_cross_entropy_with_logits_forward(logits, target, reduction="mean"):
 
 
 def binary_cross_entropy_with_logits_backward(dloss, cache: BCEWithLogitsCache):
-    """dlogits = (sigmoid(x) - t) * dloss, divided by the element count for "mean".
+    """dlogits = (sigmoid(x) - y) * dloss (y the target), divided by the element count for "mean".
 
     Returns:
         dlogits (float[...])

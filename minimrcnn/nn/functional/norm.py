@@ -3,7 +3,7 @@
 All three compute ``out = x_hat * weight[c] + bias[c]`` with ``x_hat = (x - mean) * rstd``
 and ``rstd = 1 / sqrt(var + eps)``; they differ in which elements share a mean:
 
-* GroupNorm (Wu & He, 2018): per image and per group of C/G channels, over the group's
+* GroupNorm (Wu & He, 2018): per image and per group of C/J channels, over the group's
   channels and all pixels. Independent of the batch, so it trains with N = 1 or 2.
 * BatchNorm (Ioffe & Szegedy, 2015): per channel, over the batch and all pixels
   (training), or the running estimates (eval).
@@ -12,9 +12,9 @@ and ``rstd = 1 / sqrt(var + eps)``; they differ in which elements share a mean:
 
 Variances are biased (divide by the element count), as torch does for normalising.
 
-Shape shorthand: N images, C channels, G groups, H, W; inputs are float[N, C, *]
+Shape shorthand (docs/shapes.md): N images, C channels, J groups, H, W; inputs are float[N, C, *]
 (e.g. [N, C, H, W] or [N, C]). Inside GroupNorm the input is viewed as
-[N, G, C/G, S] with S the number of pixels.
+[N, J, C/J, HW] with HW the pixels per channel (H * W; 1 for [N, C] inputs).
 """
 
 from __future__ import annotations
@@ -24,38 +24,16 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.nn.functional._checks import came, check_dout, check_float, check_per_channel
+from minimrcnn.runtime import reference_kernels_enabled
 
 
-# -- validation -------------------------------------------------------------------
 def _check_input(op: str, x) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{op}: x must be a numpy array, got {type(x).__name__}")
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{op}: x must be float32 or float64, got dtype {x.dtype}")
+    """x float32/float64 of shape [N, C, *]."""
+    check_float(op, "x", x)
     if x.ndim < 2:
-        raise ValueError(f"{op}: x must have shape [N, C, *], got {x.shape}")
+        raise ValueError(f"{op}: x must have shape [N, C, *], got {came(x)}")
     return x
-
-
-def _check_per_channel(op: str, name: str, array, C: int, allow_none: bool = False):
-    if array is None and allow_none:
-        return None
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a numpy array of shape ({C},), got {type(array).__name__}")
-    if not np.issubdtype(array.dtype, np.floating):
-        raise TypeError(f"{op}: {name} must be a float array, got dtype {array.dtype}")
-    if array.shape != (C,):
-        raise ValueError(f"{op}: {name} must have shape ({C},) (one value per channel), got {array.shape}")
-    return array
-
-
-def _check_dout(op: str, dout, shape: tuple) -> np.ndarray:
-    if not isinstance(dout, np.ndarray) or dout.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{op}: dout must be a float32/float64 numpy array, got {getattr(dout, 'dtype', type(dout))}")
-    if dout.shape != shape:
-        raise ValueError(f"{op}: dout must have the forward output's shape {shape}, got {dout.shape}")
-    return dout
 
 
 # =================================================================================
@@ -63,22 +41,22 @@ def _check_dout(op: str, dout, shape: tuple) -> np.ndarray:
 # =================================================================================
 class GroupNormCache(NamedTuple):
     x: np.ndarray            # float[N, C, *]: the input (x_hat is recomputed, it is cheap)
-    num_groups: int          # G
+    num_groups: int          # J
     weight: np.ndarray       # float[C]: the scale actually used (ones when None was given)
-    mean: np.ndarray         # float64[N, G]
-    rstd: np.ndarray         # float64[N, G]: 1 / sqrt(var + eps)
+    mean: np.ndarray         # float64[N, J]
+    rstd: np.ndarray         # float64[N, J]: 1 / sqrt(var + eps)
     has_affine: tuple        # (weight given, bias given): None gradients for missing ones
 
 
 def group_norm_forward_reference(x, num_groups, weight, bias, eps):
     """Plain NumPy GroupNorm forward. x float[N, C, *], weight/bias float[C].
 
-    Returns (out float[N, C, *] in x's dtype, mean float64[N, G], rstd float64[N, G]).
+    Returns (out float[N, C, *] in x's dtype, mean float64[N, J], rstd float64[N, J]).
     """
     N, C = x.shape[:2]
-    G = num_groups
-    groups = x.reshape(N, G, -1).astype(np.float64)             # [N, G, C/G * S]
-    mean = groups.mean(axis=2)                                  # [N, G]
+    J = num_groups
+    groups = x.reshape(N, J, -1).astype(np.float64)             # [N, J, C/J * HW]
+    mean = groups.mean(axis=2)                                  # [N, J]
     var = ((groups - mean[:, :, None]) ** 2).mean(axis=2)       # biased, as torch
     rstd = 1.0 / np.sqrt(var + eps)
     x_hat = ((groups - mean[:, :, None]) * rstd[:, :, None]).reshape(x.shape)
@@ -90,20 +68,20 @@ def group_norm_forward_reference(x, num_groups, weight, bias, eps):
 def group_norm_backward_reference(dout, x, num_groups, weight, mean, rstd):
     """Plain NumPy GroupNorm backward; returns (dx, dweight, dbias) in x's dtype.
 
-    With D elements per group and g = dout * weight (the gradient w.r.t. x_hat):
+    With g = dout * weight (the gradient w.r.t. x_hat):
     dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)), means taken over the group.
     """
     N, C = x.shape[:2]
-    G = num_groups
+    J = num_groups
     per_channel = (1, C) + (1,) * (x.ndim - 2)
-    groups = x.reshape(N, G, -1).astype(np.float64)
+    groups = x.reshape(N, J, -1).astype(np.float64)
     x_hat = ((groups - mean[:, :, None]) * rstd[:, :, None]).reshape(x.shape)
     dout64 = dout.astype(np.float64)
     reduce_axes = (0,) + tuple(range(2, x.ndim))                # all but the channel axis
     dweight = (dout64 * x_hat).sum(axis=reduce_axes)
     dbias = dout64.sum(axis=reduce_axes)
-    g = (dout64 * weight.reshape(per_channel)).reshape(N, G, -1)
-    x_hat = x_hat.reshape(N, G, -1)
+    g = (dout64 * weight.reshape(per_channel)).reshape(N, J, -1)
+    x_hat = x_hat.reshape(N, J, -1)
     dx = rstd[:, :, None] * (g - g.mean(axis=2, keepdims=True)
                              - x_hat * (g * x_hat).mean(axis=2, keepdims=True))
     return dx.reshape(x.shape).astype(x.dtype), dweight.astype(x.dtype), dbias.astype(x.dtype)
@@ -111,72 +89,72 @@ def group_norm_backward_reference(dout, x, num_groups, weight, mean, rstd):
 
 @numba.njit(cache=True, parallel=True)
 def _group_norm_forward_kernel(out, mean, rstd, x, weight, bias, eps):
-    """out[N, G, Cg, S], mean/rstd float64[N, G] <- x[N, G, Cg, S], weight/bias[G, Cg].
+    """out[N, J, C/J, HW], mean/rstd float64[N, J] <- x[N, J, C/J, HW], weight/bias[J, C/J].
 
-    Differs from the twin: one fused pass per (image, group), parallel over the N*G
+    Differs from the twin: one fused pass per (image, group), parallel over the N*J
     groups (each iteration owns its group's outputs); sums in float64 even for float32.
     """
-    N, G, Cg, S = x.shape
-    count = Cg * S
-    for ng in numba.prange(N * G):                 # for each (image, group)
-        n = ng // G
-        g = ng % G
+    N, J, Cj, HW = x.shape
+    count = Cj * HW
+    for nj in numba.prange(N * J):                 # for each (image, group)
+        n = nj // J
+        j = nj % J
         # np.float64(0): a float64 accumulator also when NUMBA_DISABLE_JIT=1 runs this as
         # Python, where 0.0 + float32 would stay float32 under NumPy 2's promotion rules.
         total = np.float64(0.0)
-        for c in range(Cg):
-            for s in range(S):
-                total += x[n, g, c, s]
+        for c in range(Cj):
+            for p in range(HW):
+                total += x[n, j, c, p]
         m = total / count
         squares = np.float64(0.0)                  # two-pass variance: no cancellation
-        for c in range(Cg):
-            for s in range(S):
-                d = x[n, g, c, s] - m
+        for c in range(Cj):
+            for p in range(HW):
+                d = x[n, j, c, p] - m
                 squares += d * d
         r = 1.0 / np.sqrt(squares / count + eps)
-        mean[n, g] = m
-        rstd[n, g] = r
-        for c in range(Cg):                        # for each channel: out = x_hat * w + b
-            scale = r * weight[g, c]
-            shift = bias[g, c] - m * scale
-            for s in range(S):
-                out[n, g, c, s] = x[n, g, c, s] * scale + shift
+        mean[n, j] = m
+        rstd[n, j] = r
+        for c in range(Cj):                        # for each channel: out = x_hat * w + b
+            scale = r * weight[j, c]
+            shift = bias[j, c] - m * scale
+            for p in range(HW):
+                out[n, j, c, p] = x[n, j, c, p] * scale + shift
 
 
 @numba.njit(cache=True, parallel=True)
 def _group_norm_backward_kernel(dx, dweight_per_image, dbias_per_image, dout, x, weight, mean, rstd):
-    """dx[N, G, Cg, S] and per-image dweight/dbias float64[N, G, Cg].
+    """dx[N, J, C/J, HW] and per-image dweight/dbias float64[N, J, C/J].
 
-    Differs from the twin: parallel over the N*G groups; the weight/bias gradients are
+    Differs from the twin: parallel over the N*J groups; the weight/bias gradients are
     summed over images afterwards (in fixed order, by the caller), so no two iterations
     ever write the same element.
     """
-    N, G, Cg, S = x.shape
-    count = Cg * S
-    for ng in numba.prange(N * G):                 # for each (image, group)
-        n = ng // G
-        g = ng % G
-        m = mean[n, g]
-        r = rstd[n, g]
+    N, J, Cj, HW = x.shape
+    count = Cj * HW
+    for nj in numba.prange(N * J):                 # for each (image, group)
+        n = nj // J
+        j = nj % J
+        m = mean[n, j]
+        r = rstd[n, j]
         sum_g = np.float64(0.0)                    # sum of dL/dx_hat over the group (float64, see forward)
         sum_g_xhat = np.float64(0.0)               # sum of dL/dx_hat * x_hat
-        for c in range(Cg):                        # for each channel of the group
+        for c in range(Cj):                        # for each channel of the group
             dw = np.float64(0.0)
             db = np.float64(0.0)
-            for s in range(S):
-                x_hat = (x[n, g, c, s] - m) * r
-                dw += dout[n, g, c, s] * x_hat
-                db += dout[n, g, c, s]
-            dweight_per_image[n, g, c] = dw
-            dbias_per_image[n, g, c] = db
-            sum_g += weight[g, c] * db
-            sum_g_xhat += weight[g, c] * dw
+            for p in range(HW):
+                x_hat = (x[n, j, c, p] - m) * r
+                dw += dout[n, j, c, p] * x_hat
+                db += dout[n, j, c, p]
+            dweight_per_image[n, j, c] = dw
+            dbias_per_image[n, j, c] = db
+            sum_g += weight[j, c] * db
+            sum_g_xhat += weight[j, c] * dw
         mean_g = sum_g / count
         mean_g_xhat = sum_g_xhat / count
-        for c in range(Cg):                        # dx = rstd * (g - mean(g) - x_hat * mean(g x_hat))
-            for s in range(S):
-                x_hat = (x[n, g, c, s] - m) * r
-                dx[n, g, c, s] = r * (dout[n, g, c, s] * weight[g, c] - mean_g - x_hat * mean_g_xhat)
+        for c in range(Cj):                        # dx = rstd * (j - mean(j) - x_hat * mean(j x_hat))
+            for p in range(HW):
+                x_hat = (x[n, j, c, p] - m) * r
+                dx[n, j, c, p] = r * (dout[n, j, c, p] * weight[j, c] - mean_g - x_hat * mean_g_xhat)
 
 
 def group_norm_forward(x, num_groups, weight=None, bias=None, eps=1e-5):
@@ -184,7 +162,7 @@ def group_norm_forward(x, num_groups, weight=None, bias=None, eps=1e-5):
 
     Args:
         x (float[N, C, *]): input, float32 or float64.
-        num_groups (int): G, must divide C.
+        num_groups (int): J, must divide C.
         weight (float[C] or None): per-channel scale (None: ones, no gradient).
         bias (float[C] or None): per-channel shift (None: zeros, no gradient).
         eps (float): added to the variance.
@@ -198,23 +176,23 @@ def group_norm_forward(x, num_groups, weight=None, bias=None, eps=1e-5):
     if not isinstance(num_groups, (int, np.integer)) or num_groups <= 0 or C % num_groups:
         raise ValueError(f"group_norm: num_groups must be a positive int dividing C = {C}, got {num_groups!r}")
     has_affine = (weight is not None, bias is not None)
-    weight = _check_per_channel("group_norm", "weight", weight, C, allow_none=True)
-    bias = _check_per_channel("group_norm", "bias", bias, C, allow_none=True)
+    weight = check_per_channel("group_norm", "weight", weight, C, allow_none=True)
+    bias = check_per_channel("group_norm", "bias", bias, C, allow_none=True)
     weight = np.ones(C, x.dtype) if weight is None else weight.astype(x.dtype)
     bias = np.zeros(C, x.dtype) if bias is None else bias.astype(x.dtype)
-    G = int(num_groups)
+    J = int(num_groups)
     x = np.ascontiguousarray(x)
     if x.size == 0:
-        out, mean, rstd = x.copy(), np.zeros((N, G)), np.zeros((N, G))
+        out, mean, rstd = x.copy(), np.zeros((N, J)), np.zeros((N, J))
     elif reference_kernels_enabled():
-        out, mean, rstd = group_norm_forward_reference(x, G, weight, bias, eps)
+        out, mean, rstd = group_norm_forward_reference(x, J, weight, bias, eps)
     else:
-        x4 = x.reshape(N, G, C // G, -1)                         # [N, C, *] -> [N, G, C/G, S]
+        x4 = x.reshape(N, J, C // J, -1)                         # [N, C, *] -> [N, J, C/J, HW]
         out4 = np.empty_like(x4)
-        mean, rstd = np.empty((N, G)), np.empty((N, G))
-        _group_norm_forward_kernel(out4, mean, rstd, x4, weight.reshape(G, -1), bias.reshape(G, -1), float(eps))
+        mean, rstd = np.empty((N, J)), np.empty((N, J))
+        _group_norm_forward_kernel(out4, mean, rstd, x4, weight.reshape(J, -1), bias.reshape(J, -1), float(eps))
         out = out4.reshape(x.shape)
-    return out, GroupNormCache(x, G, weight, mean, rstd, has_affine)
+    return out, GroupNormCache(x, J, weight, mean, rstd, has_affine)
 
 
 def group_norm_backward(dout, cache: GroupNormCache):
@@ -223,20 +201,20 @@ def group_norm_backward(dout, cache: GroupNormCache):
     Returns:
         dx (float[N, C, *]), dweight (float[C] or None), dbias (float[C] or None)
     """
-    x, G, weight, mean, rstd, has_affine = cache
-    _check_dout("group_norm_backward", dout, x.shape)
+    x, J, weight, mean, rstd, has_affine = cache
+    check_dout("group_norm_backward", dout, x.shape)
     dout = np.ascontiguousarray(dout, dtype=x.dtype)
     N, C = x.shape[:2]
     if x.size == 0:
         dx, dweight, dbias = np.zeros_like(x), np.zeros(C, x.dtype), np.zeros(C, x.dtype)
     elif reference_kernels_enabled():
-        dx, dweight, dbias = group_norm_backward_reference(dout, x, G, weight, mean, rstd)
+        dx, dweight, dbias = group_norm_backward_reference(dout, x, J, weight, mean, rstd)
     else:
-        shape4 = (N, G, C // G, -1)
+        shape4 = (N, J, C // J, -1)
         dx4 = np.empty(x.reshape(shape4).shape, x.dtype)
-        dweight_per_image, dbias_per_image = np.empty((N, G, C // G)), np.empty((N, G, C // G))
+        dweight_per_image, dbias_per_image = np.empty((N, J, C // J)), np.empty((N, J, C // J))
         _group_norm_backward_kernel(dx4, dweight_per_image, dbias_per_image, dout.reshape(shape4),
-                                    x.reshape(shape4), weight.reshape(G, -1), mean, rstd)
+                                    x.reshape(shape4), weight.reshape(J, -1), mean, rstd)
         dx = dx4.reshape(x.shape)
         # Sum over images in a fixed order: deterministic, whatever the thread count.
         dweight = dweight_per_image.sum(axis=0).reshape(C).astype(x.dtype)
@@ -283,11 +261,11 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
     """
     _check_input("batch_norm", x)
     C = x.shape[1]
-    _check_per_channel("batch_norm", "running_mean", running_mean, C)
-    _check_per_channel("batch_norm", "running_var", running_var, C)
+    check_per_channel("batch_norm", "running_mean", running_mean, C)
+    check_per_channel("batch_norm", "running_var", running_var, C)
     has_affine = (weight is not None, bias is not None)
-    weight = _check_per_channel("batch_norm", "weight", weight, C, allow_none=True)
-    bias = _check_per_channel("batch_norm", "bias", bias, C, allow_none=True)
+    weight = check_per_channel("batch_norm", "weight", weight, C, allow_none=True)
+    bias = check_per_channel("batch_norm", "bias", bias, C, allow_none=True)
     weight = np.ones(C, x.dtype) if weight is None else weight.astype(x.dtype)
     bias = np.zeros(C, x.dtype) if bias is None else bias.astype(x.dtype)
     per_channel = (1, C) + (1,) * (x.ndim - 2)
@@ -323,7 +301,7 @@ def batch_norm_backward(dout, cache: BatchNormCache):
         dx (float[N, C, *]), dweight (float[C] or None), dbias (float[C] or None)
     """
     x, mean, rstd, weight, training, has_affine = cache[:6]
-    _check_dout("batch_norm_backward", dout, x.shape)
+    check_dout("batch_norm_backward", dout, x.shape)
     C = x.shape[1]
     per_channel = (1, C) + (1,) * (x.ndim - 2)
     reduce_axes = (0,) + tuple(range(2, x.ndim))
@@ -372,7 +350,7 @@ def frozen_batch_norm_forward(x, weight, bias, running_mean, running_var, eps=1e
     C = x.shape[1]
     for name, array in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                         ("running_var", running_var)):
-        _check_per_channel("frozen_batch_norm", name, array, C)
+        check_per_channel("frozen_batch_norm", name, array, C)
     per_channel = (1, C) + (1,) * (x.ndim - 2)
     scale = (weight / np.sqrt(running_var + eps)).astype(x.dtype)
     shift = (bias - running_mean * scale).astype(x.dtype)
@@ -386,7 +364,7 @@ def frozen_batch_norm_backward(dout, cache: FrozenBatchNormCache):
     Returns:
         dx (float[N, C, *])
     """
-    _check_dout("frozen_batch_norm_backward", dout, cache.x_shape)
+    check_dout("frozen_batch_norm_backward", dout, cache.x_shape)
     return dout * cache.scale
 
 

@@ -24,12 +24,10 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from minimrcnn.config import reference_kernels_enabled
+from minimrcnn.nn.functional._checks import check_array as _check_array
+from minimrcnn.nn.functional._checks import check_dout as _check_dout
 from minimrcnn.nn.functional._checks import pair as _pair
-
-from minimrcnn.nn.functional._checks import FLOATS as _FLOATS
-
-
+from minimrcnn.runtime import reference_kernels_enabled
 
 
 # ----------------------------------------------------------------------------------
@@ -135,12 +133,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     Returns:
         out (float[N, C, Ho, Wo]) and a MaxPool2dCache (the argmax indices).
     """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy array float[N, C, H, W], got {type(x).__name__}")
-    if x.dtype not in _FLOATS:
-        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
-    if x.ndim != 4:
-        raise ValueError(f"x must be float[N, C, H, W] (4-D), got shape {x.shape}")
+    _check_array(x, "x", 4, "float[N, C, H, W]")
     kernel_size = _pair(kernel_size, "kernel_size", 1)
     stride = kernel_size if stride is None else _pair(stride, "stride", 1)
     padding = _pair(padding, "padding", 0)
@@ -164,10 +157,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
 
 def max_pool2d_backward(dout, cache: MaxPool2dCache):
     """Gradient of max_pool2d: dout float[N, C, Ho, Wo] -> dx float[N, C, H, W]."""
-    if not isinstance(dout, np.ndarray) or dout.shape != cache.indices.shape or dout.dtype != cache.dtype:
-        got = (getattr(dout, "shape", None), getattr(dout, "dtype", type(dout).__name__))
-        raise ValueError(f"dout must be {cache.dtype}{list(cache.indices.shape)}, got {got}")
-    dout = np.ascontiguousarray(dout)
+    _check_dout("max_pool2d_backward", dout, cache.indices.shape)
+    dout = np.ascontiguousarray(dout, dtype=cache.dtype)
     if reference_kernels_enabled():
         return max_pool2d_backward_reference(dout, cache.indices, cache.in_shape)
     dx = np.zeros(cache.in_shape, dtype=dout.dtype)

@@ -1,7 +1,7 @@
-"""Run-time switch between the Numba kernels and their readable reference twins.
+"""Run-time settings of the process: which kernels run, Numba's threads, freed memory.
 
-Every hot loop in minimrcnn exists twice: a plain reference written to mirror the
-math (``*_reference``) and a Numba kernel (``_*_kernel``). The public op calls the
+Kernels. Every hot loop in minimrcnn exists twice: a plain reference written to mirror
+the math (``*_reference``) and a Numba kernel (``_*_kernel``). The public op calls the
 kernel unless the reference twins are selected, either
 
 * before start-up, with the environment variable ``MINIMRCNN_KERNELS=reference``, or
@@ -11,24 +11,28 @@ kernel unless the reference twins are selected, either
 This is independent of ``NUMBA_DISABLE_JIT=1``, which keeps the kernels but runs them
 as plain Python, so a breakpoint inside a kernel works in pdb.
 
-Threads: minimrcnn alternates Numba parallel kernels with BLAS GEMMs many times per
-step. Numba's default OpenMP threads and OpenBLAS's threads both spin-wait for work
-after each call, so on a small machine they take the cores from each other (measured
-on 2 cores: a tiny-shapes training step took 1.03 s with the defaults, 0.27-0.35 s with
-either Numba's ``workqueue`` layer or one BLAS thread; ``benchmarks/bench_model.py``).
-So unless ``NUMBA_THREADING_LAYER`` is set, minimrcnn selects ``workqueue`` on import.
-It keeps both Numba and BLAS parallel; its one limit is that parallel kernels must not
-be launched from several Python threads at once.
+Threads -- the one process-wide thing done on import. minimrcnn alternates Numba
+parallel kernels with BLAS GEMMs many times per step. Numba's default OpenMP threads
+and OpenBLAS's threads both spin-wait for work after each call, so on a small machine
+they take the cores from each other (measured on 2 cores: a tiny-shapes training step
+took 1.03 s with the defaults, 0.27-0.35 s with either Numba's ``workqueue`` layer or
+one BLAS thread; ``benchmarks/bench_model.py``). So importing this module -- which
+every module with a parallel kernel does -- calls ``select_threading_layer()``: it sets
+``numba.config.THREADING_LAYER = "workqueue"`` for the whole process, unless the
+environment variable ``NUMBA_THREADING_LAYER`` is set, which then wins. Numba fixes
+the layer when it launches its first parallel kernel, so the choice must be made
+before that, i.e. on import. It keeps both Numba and BLAS parallel; its one limit is
+that parallel kernels must not be launched from several Python threads at once.
 
-Memory: glibc hands every freed block above its mmap threshold (at most 32 MB by
-default) back to the kernel, and the next allocation of that size is mapped afresh:
-page faults, and the kernel zeroing every page. A training step allocates and frees
-hundreds of MB of short-lived arrays (im2col columns of the mask head are 58 MB each),
-so with the defaults a tiny-shapes training step takes about 8000 page faults.
-``keep_freed_memory()`` raises glibc's thresholds so freed memory stays in the process
-and is reused (about 150 faults per step; ``benchmarks/bench_model.py``, "fresh process"
-rows). It is process-wide, so the library never calls it on import; the ``minimrcnn``
-command does, for its own process.
+Memory -- process-wide, so never done on import. glibc hands every freed block above
+its mmap threshold (at most 32 MB by default) back to the kernel, and the next
+allocation of that size is mapped afresh: page faults, and the kernel zeroing every
+page. A training step allocates and frees hundreds of MB of short-lived arrays (im2col
+columns of the mask head are 58 MB each), so with the defaults a tiny-shapes training
+step takes about 8000 page faults. ``keep_freed_memory()`` raises glibc's thresholds so
+freed memory stays in the process and is reused (about 150 faults per step;
+``benchmarks/bench_model.py``, "fresh process" rows). The library never calls it; the
+``minimrcnn`` command does, for its own process.
 """
 
 from __future__ import annotations
@@ -51,16 +55,20 @@ def _from_env() -> bool:
 _use_reference = _from_env()
 
 
-def _select_threading_layer() -> None:
-    """Use Numba's workqueue layer unless the user chose one (see the module docstring)."""
-    if "NUMBA_THREADING_LAYER" in os.environ:
-        return
+def select_threading_layer() -> str:
+    """Select Numba's workqueue layer unless ``NUMBA_THREADING_LAYER`` is set; return the choice.
+
+    Process-wide, and run once on import of this module (see the module docstring for
+    why). Calling it again is harmless; after the first parallel kernel it has no effect.
+    """
     import numba
 
-    numba.config.THREADING_LAYER = "workqueue"
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"
+    return numba.config.THREADING_LAYER
 
 
-_select_threading_layer()
+select_threading_layer()
 
 
 def use_reference_kernels(flag: bool = True) -> None:

@@ -1,4 +1,4 @@
-"""minimrcnn.config: the allocator setting of the minimrcnn command (process-wide, so tested in subprocesses)."""
+"""minimrcnn.runtime: the allocator setting of the minimrcnn command (process-wide, so tested in subprocesses)."""
 
 import os
 import platform
@@ -14,9 +14,9 @@ glibc_only = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ve
 _FAULTS = """
 import resource, sys
 import numpy as np
-from minimrcnn import config
-applied = config.keep_freed_memory() if sys.argv[1] == "keep" else False
-assert config.freed_memory_kept() == applied     # what `minimrcnn info` reports
+from minimrcnn import runtime
+applied = runtime.keep_freed_memory() if sys.argv[1] == "keep" else False
+assert runtime.freed_memory_kept() == applied     # what `minimrcnn info` reports
 np.ones(16 << 20, np.float32)                    # first touch is paid either way
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):
@@ -45,3 +45,14 @@ def test_keep_freed_memory_reuses_freed_blocks():
 def test_keep_freed_memory_can_be_switched_off():
     applied, _ = _faults("keep", {"MINIMRCNN_KEEP_FREED_MEMORY": "0"})
     assert not applied
+
+
+_LAYER = "import numba, minimrcnn.runtime; print(numba.config.THREADING_LAYER)"
+
+
+def test_import_selects_workqueue_unless_the_environment_chooses():
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    run = lambda e: subprocess.run([sys.executable, "-c", _LAYER], capture_output=True, text=True,  # noqa: E731
+                                   check=True, env=e).stdout.strip()
+    assert run(env) == "workqueue"
+    assert run({**env, "NUMBA_THREADING_LAYER": "safe"}) == "safe"
