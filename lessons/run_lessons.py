@@ -145,14 +145,25 @@ def execute(nb, fast: bool, timeout: int | None = None):
     return nb
 
 
+def _children_cpu_seconds() -> float:
+    """User + system CPU time of this process's finished children (the kernels), where available."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return float("nan")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_lesson(path: pathlib.Path, fast: bool) -> float:
     """Execute one notebook and write it back with outputs and metadata; returns the wall time (s)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _children_cpu_seconds()
     execute(nb, fast)
     seconds = time.perf_counter() - start
+    print(f"{path.name}: kernel CPU time {_children_cpu_seconds() - cpu_start:.1f} s", flush=True)
     nb.metadata[METADATA_KEY] = {"source_sha256": source_sha256(nb), "figures": count_figures(nb.cells),
                                  "mode": "fast" if fast else "full"}
     nbformat.validate(nb)
