@@ -30,8 +30,6 @@ from minimrcnn.io import atomic_savez
 FORMAT = "minimrcnn-checkpoint-1"
 
 
-
-
 def _flatten(prefix: str, mapping: Mapping[str, np.ndarray]) -> dict:
     return {f"{prefix}/{key}": np.asarray(value) for key, value in mapping.items()}
 
@@ -52,6 +50,27 @@ def save_checkpoint(path: str, model_state: Mapping, optim_state: Mapping, itera
     atomic_savez(path, arrays)
 
 
+def _read(path: str, keys=None) -> dict:
+    """The arrays of ``path`` (only ``keys`` if given), without pickle; errors name the file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            found = str(data["meta/format"]) if "meta/format" in data.files else None
+            if found != FORMAT:
+                raise _NotACheckpoint()
+            return {key: data[key] for key in (data.files if keys is None else keys)}
+    except _NotACheckpoint:
+        raise ValueError(f"{path} is not a minimrcnn checkpoint (meta/format is missing or not {FORMAT!r})") from None
+    except Exception as exc:  # zipfile.BadZipFile, ValueError on object arrays, EOFError, ...
+        raise ValueError(f"{path} is not a readable .npz checkpoint (truncated or corrupt?): "
+                         f"{type(exc).__name__}: {exc}") from exc
+
+
+class _NotACheckpoint(Exception):
+    pass
+
+
 def load_checkpoint(path: str) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
@@ -61,20 +80,18 @@ def load_checkpoint(path: str) -> dict:
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is not a minimrcnn checkpoint (or is truncated/corrupt).
+        ValueError naming ``path``: not a minimrcnn checkpoint, truncated/corrupt, or holding
+            object (pickled) arrays.
     """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except Exception as exc:  # zipfile.BadZipFile, ValueError on object arrays, ...
-        raise ValueError(f"{path} is not a readable .npz checkpoint: {exc}") from exc
-    if str(arrays.get("meta/format", "")) != FORMAT:
-        raise ValueError(f"{path} is not a minimrcnn checkpoint (meta/format is missing or not {FORMAT!r})")
+    arrays = _read(path)
     return {
         "model": _unflatten("model", arrays),
         "optim": _unflatten("optim", arrays),
         "iteration": int(arrays["meta/iteration"]),
         "config": json.loads(str(arrays["meta/config"])),
     }
+
+
+def load_checkpoint_config(path: str) -> dict:
+    """Only the training config of a checkpoint (reads one small entry of the file)."""
+    return json.loads(str(_read(path, ["meta/config"])["meta/config"]))
