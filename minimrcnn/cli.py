@@ -211,6 +211,13 @@ def cmd_convert(args) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block): what is wrong, and where help is."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _train_parser(sub, common) -> None:
     p = sub.add_parser("train", parents=[common], help="train Mask R-CNN (default: tiny shapes generated on the fly)",
                        description="Train, evaluating a few times along the way, then evaluate on held-out images "
@@ -232,6 +239,8 @@ def _train_parser(sub, common) -> None:
                         "(default: iters // 4, i.e. 3 evaluations along the way, or 0 below 200 iterations)")
     p.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
                    help="write checkpoint.npz every N iterations (default: 250; also at the end and on Ctrl-C)")
+    p.add_argument("--log-every", type=_positive_int, metavar="N",
+                   help="write the losses to metrics.jsonl every N iterations (default: 10)")
     p.add_argument("--out", default="runs/shapes", metavar="RUN_DIR", help="output folder (default: runs/shapes)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in RUN_DIR from its checkpoint, with its settings")
@@ -246,7 +255,7 @@ def _train_parser(sub, common) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minimrcnn",
         description="Mask R-CNN from scratch in NumPy + Numba: train, evaluate and predict on a CPU.",
     )
