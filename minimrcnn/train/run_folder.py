@@ -54,15 +54,20 @@ def write_summary(out: str, summary: dict) -> None:
     atomic_write_text(os.path.join(out, "README.txt"), "\n".join(lines) + "\n")
 
 
-def kernel_cache_is_cold() -> bool:
-    """True when no Numba cache index (*.nbi) exists yet for minimrcnn: this run compiles the kernels."""
+def kernel_cache_is_cold(roots=None) -> bool:
+    """True when no Numba cache index (*.nbi) exists yet for minimrcnn: this run compiles the kernels.
+
+    Numba writes its cache beside each module (``__pycache__``) or under ``NUMBA_CACHE_DIR``;
+    ``roots`` replaces those places (for tests).
+    """
     from minimrcnn import config
 
     if config.jit_disabled():
         return False
-    roots = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        roots.append(os.environ["NUMBA_CACHE_DIR"])
+    if roots is None:
+        roots = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+        if os.environ.get("NUMBA_CACHE_DIR"):
+            roots.append(os.environ["NUMBA_CACHE_DIR"])
     for root in roots:
         for _, _, files in os.walk(root):
             if any(f.endswith(".nbi") for f in files):
