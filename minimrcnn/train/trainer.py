@@ -168,7 +168,8 @@ class Trainer:
             if any(d.startswith("iters:") for d in diffs):
                 hint = (f" (the learning-rate milestones are fractions of iters, at iterations "
                         f"{saved.milestone_iters()} in the checkpoint: another iters would change the schedule "
-                        f"of iterations already trained; to train a finished run further, extend it)")
+                        f"of iterations already trained; to train a finished run further, extend it: "
+                        f"`minimrcnn train --extend --iters N`, or Trainer.resume(extend=True))")
             raise ValueError(f"resume: {self.checkpoint_path} was written with a different config: "
                              + ", ".join(diffs) + hint)
         self.model.load_state_dict(ckpt["model"], strict=True)

@@ -72,3 +72,16 @@ def test_sigint_checkpoints_and_the_printed_command_resumes_bit_for_bit(tmp_path
     logged = records(stopped_dir / "metrics.jsonl")
     assert [r["iter"] for r in logged if "loss" in r] == [1, 2, 3, 4, 5]     # each iteration once
     assert logged == records(tmp_path / "straight" / "metrics.jsonl")         # every loss, lr and AP
+
+    # a finished run: --resume with another --iters is refused, --extend says what it keeps
+    refused = subprocess.run([sys.executable, "-m", "minimrcnn", "train", "--resume", "--iters", "6", "--out",
+                              str(stopped_dir)], capture_output=True, text=True, cwd=tmp_path)
+    assert refused.returncode == 2 and "iters: checkpoint 5 vs now 6" in refused.stderr
+    assert "--extend" in refused.stderr
+    extended = minimrcnn(["train", "--extend", "--iters", "6", "--out", str(stopped_dir), "--no-progress"],
+                         cwd=tmp_path)
+    out, err = extended.communicate(timeout=300)
+    assert extended.returncode == 0, err
+    assert "extended to 6 iterations: the learning-rate milestones stay at iterations [4, 4] (absolute)" in out
+    logged = records(stopped_dir / "metrics.jsonl")
+    assert [r["iter"] for r in logged if "loss" in r] == [1, 2, 3, 4, 5, 6]
