@@ -124,7 +124,10 @@ def _import_torch():
 def convert_torch_to_npz(in_pth: str, out_npz: str) -> list:
     """torchvision checkpoint (.pth state_dict) -> .npz with current key names. Returns the keys."""
     torch = _import_torch()
-    state = torch.load(in_pth, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(in_pth, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated file, not a torch file, a pickle that weights_only refuses, ...
+        raise ValueError(f"{in_pth} is not a readable torch state_dict: {type(exc).__name__}: {exc}") from exc
     for wrapper in ("model", "state_dict"):
         if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
             state = state[wrapper]
