@@ -175,17 +175,23 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"], strict=True)
         self.optimizer.load_state_dict(ckpt["optim"])
         self.iteration = ckpt["iteration"]
-        self._trim_metrics(self.iteration)
+        # a finished run resumed as it is redoes its final evaluation: drop the old one
+        self._trim_metrics(self.iteration, drop_last_eval=not extend and self.iteration == saved.iters)
 
-    def _trim_metrics(self, last_iteration: int) -> None:
+    def _trim_metrics(self, last_iteration: int, drop_last_eval: bool = False) -> None:
         """Drop the records logged after the checkpoint (they will be logged again)."""
         if not os.path.exists(self.metrics_path):
             return
         from minimrcnn.io import atomic_write_text
 
+        def keep(record: dict) -> bool:
+            if drop_last_eval and "eval" in record and record.get("iter") == last_iteration:
+                return False
+            return record.get("iter", 0) <= last_iteration
+
         with open(self.metrics_path) as f:
             lines = [line for line in f if line.strip()]
-        kept = [line for line in lines if json.loads(line).get("iter", 0) <= last_iteration]
+        kept = [line for line in lines if keep(json.loads(line))]
         if len(kept) != len(lines):
             atomic_write_text(self.metrics_path, "".join(kept))
 

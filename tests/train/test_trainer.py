@@ -139,6 +139,15 @@ def test_extend_keeps_the_finished_runs_milestones_in_iterations(tmp_path):
         Trainer(_config(iters=6), str(tmp_path), progress=False).resume(extend=True)
 
 
+def test_resuming_a_finished_run_redoes_only_its_final_evaluation(tmp_path):
+    trainer = Trainer(_config(iters=2), str(tmp_path), progress=False)
+    trainer.run()
+    trainer.log({"iter": 2, "eval": {"bbox": {}, "segm": {}}})          # the final evaluation
+    again = Trainer(_config(iters=2), str(tmp_path), progress=False)
+    again.resume()
+    assert [("eval" in r, r["iter"]) for r in map(json.loads, open(again.metrics_path))] == [(False, 1), (False, 2)]
+
+
 def test_resume_keeps_each_logged_iteration_once(tmp_path):
     trainer = Trainer(_config(iters=4, checkpoint_every=2), str(tmp_path), progress=False)
     real_step = trainer.train_step
@@ -192,6 +201,7 @@ def test_weights_past_the_bound_stop_the_run(tmp_path):
         trainer.train_step()
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # the message replaces numpy's warnings
 def test_evaluation_meeting_non_finite_outputs_says_the_model_diverged(tmp_path):
     from minimrcnn.train.evaluate import predict_dataset
 
