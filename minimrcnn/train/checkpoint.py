@@ -6,6 +6,7 @@ reads it):
     model/<state_dict key>      the model's weights, torchvision key names
     optim/<name>                the optimizer's state (momentum buffers, lr, ...)
     meta/iteration              int64[]: iterations completed
+    meta/dataset_length         int64[]: images in the training folder (-1: the generated stream)
     meta/config                 str[]: the training config as JSON
     meta/format                 str[]: "minimrcnn-checkpoint-1"
 
@@ -39,9 +40,10 @@ def _unflatten(prefix: str, arrays: Mapping[str, np.ndarray]) -> dict:
     return {key[len(start):]: arrays[key] for key in arrays if key.startswith(start)}
 
 
-def save_checkpoint(path: str, model_state: Mapping, optim_state: Mapping, iteration: int, config: dict) -> None:
+def save_checkpoint(path: str, model_state: Mapping, optim_state: Mapping, iteration: int, config: dict,
+                    dataset_length: int | None = None) -> None:
     """Write a training checkpoint atomically (see the module docstring for the layout)."""
-    arrays = {}
+    arrays = {"meta/dataset_length": np.array(-1 if dataset_length is None else dataset_length, dtype=np.int64)}
     arrays.update(_flatten("model", model_state))
     arrays.update(_flatten("optim", optim_state))
     arrays["meta/iteration"] = np.array(iteration, dtype=np.int64)
@@ -75,8 +77,8 @@ def load_checkpoint(path: str) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
     Returns:
-        dict with ``model`` (state_dict), ``optim`` (optimizer state), ``iteration`` (int)
-        and ``config`` (dict).
+        dict with ``model`` (state_dict), ``optim`` (optimizer state), ``iteration`` (int),
+        ``config`` (dict) and ``dataset_length`` (int, -1 for the generated stream, None if not recorded).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -84,11 +86,13 @@ def load_checkpoint(path: str) -> dict:
             object (pickled) arrays.
     """
     arrays = _read(path)
+    length = arrays.get("meta/dataset_length")      # absent in checkpoints written before it existed
     return {
         "model": _unflatten("model", arrays),
         "optim": _unflatten("optim", arrays),
         "iteration": int(arrays["meta/iteration"]),
         "config": json.loads(str(arrays["meta/config"])),
+        "dataset_length": None if length is None else int(length),
     }
 
 

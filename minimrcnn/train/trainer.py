@@ -137,7 +137,7 @@ class Trainer:
                                          f"the last good checkpoint ({self.checkpoint_path}) is left untouched.")
         optim_state = {str(k): v for k, v in self.optimizer.state_dict().items()}
         save_checkpoint(self.checkpoint_path, self.model.state_dict(), optim_state, self.iteration,
-                        self.config.to_dict())
+                        self.config.to_dict(), dataset_length=self.dataset_length)
 
     def resume(self, extend: bool = False) -> None:
         """Continue from ``out_dir/checkpoint.npz``.
@@ -163,6 +163,10 @@ class Trainer:
         ignore = {"iters", "absolute_milestones"} if extend else set()
         diffs = [f"{k}: checkpoint {v!r} vs now {now[k]!r}" for k, v in saved.to_dict().items()
                  if k in TRAINING_FIELDS and k not in ignore and v != now[k]]
+        trained_on, now_length = ckpt["dataset_length"], -1 if self.dataset_length is None else self.dataset_length
+        if not diffs and trained_on is not None and trained_on != now_length:
+            diffs = [f"coco: the checkpoint was trained on {ckpt['dataset_length']} images of {saved.coco}, "
+                     f"the folder now holds {self.dataset_length}"]
         if diffs:
             hint = ""
             if any(d.startswith("iters:") for d in diffs):

@@ -56,6 +56,11 @@ def world(tmp_path_factory):
     # a run stopped at iteration 0 of 4 (what --resume finds), and one with a corrupt checkpoint
     config = TrainConfig(iters=4, batch_size=1, image_size=64, lr=0.01, num_val_images=1)
     Trainer(config, str(w / "run"), progress=False).save()
+    # a run on a COCO folder of 3 images, whose folder then shrinks to 2
+    assert main(["shapes", "export", str(w / "changing"), "--num-images", "3", "--image-size", "64"]) == 0
+    Trainer(TrainConfig(iters=4, batch_size=1, coco=str(w / "changing"), num_val_images=1), str(w / "coco_run"),
+            progress=False).save()
+    assert main(["shapes", "export", str(w / "changing"), "--num-images", "2", "--image-size", "64"]) == 0
     os.makedirs(w / "broken_run")
     ckpt = (w / "run" / "checkpoint.npz").read_bytes()
     (w / "broken_run" / "checkpoint.npz").write_bytes(ckpt[: len(ckpt) // 3])
@@ -102,6 +107,9 @@ CASES = {
                                      ["seed: checkpoint 0 vs now 3"]),
     "--resume with another --coco": (["train", "--resume", "--out", "{w}/run", "--coco", "{w}/coco",
                                       "--no-progress"], 2, ["coco: checkpoint None vs now '{w}/coco'"]),
+    "--resume after the training folder changed": (["train", "--resume", "--out", "{w}/coco_run", "--no-progress"],
+                                                   2, ["coco: the checkpoint was trained on 3 images of {w}/changing, "
+                                                       "the folder now holds 2"]),
     "--extend an unfinished run": (["train", "--extend", "--iters", "8", "--out", "{w}/run", "--no-progress"], 2,
                                    ["is at iteration 0 of 4, not finished"]),
     "--extend without --iters": (["train", "--extend", "--out", "{w}/run"], 2, ["--extend needs --iters N"]),
