@@ -123,7 +123,7 @@ def save_training_curves(path, metrics_jsonl: str):
     for k, name in enumerate(names):
         ys = [r[name] for r in steps]
         colour = "k" if name == "loss" else PALETTE[k % len(PALETTE)]
-        axes[0].plot(xs, ys, ".", color=colour, alpha=0.25, markersize=2)
+        axes[0].plot(xs, ys, ".", color=colour, alpha=0.3, markersize=3)
         axes[0].plot(xs, smooth(ys), "-", color=colour, lw=1.5 if name == "loss" else 1.0,
                      label="total" if name == "loss" else name)
     axes[0].set_yscale("log")
