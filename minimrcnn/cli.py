@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import minimrcnn
 
@@ -21,7 +20,7 @@ def cmd_info(args) -> int:
     import numba
     import numpy as np
 
-    from minimrcnn import runtime as config
+    from minimrcnn import runtime
 
     try:
         num_threads = numba.get_num_threads()    # starts the thread pool, so the layer is known
@@ -34,58 +33,67 @@ def cmd_info(args) -> int:
     print(f"numpy {np.__version__}")
     print(f"numba {numba.__version__}")
     print(f"numba threading layer: {threading_layer}, threads: {num_threads}")
-    print(f"numba JIT disabled (NUMBA_DISABLE_JIT): {config.jit_disabled()}")
-    print(f"kernels: {'reference twins' if config.reference_kernels_enabled() else 'numba'} (MINIMRCNN_KERNELS)")
+    print(f"numba JIT disabled (NUMBA_DISABLE_JIT): {runtime.jit_disabled()}")
+    print(f"kernels: {'reference twins' if runtime.reference_kernels_enabled() else 'numba'} (MINIMRCNN_KERNELS)")
     print(f"numba cache: {cache_dir}")
-    print(f"glibc keeps freed memory for reuse (MINIMRCNN_KEEP_FREED_MEMORY): {config.freed_memory_kept()}")
+    print(f"glibc keeps freed memory for reuse (MINIMRCNN_KEEP_FREED_MEMORY): {runtime.freed_memory_kept()}")
     return 0
 
 
 # ----------------------------------------------------------------------------- helpers
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(minimum: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
+_positive_int = _int_at_least(1, "a positive integer")
+_non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
-def _coco_dir(path: str | None) -> str | None:
+def _number(what: str, ok):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        if not ok(value):   # NaN fails every comparison
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+    return parse
+
+
+_positive_float = _number("a positive number", lambda v: 0 < v < float("inf"))
+_non_negative_float = _number("a number >= 0", lambda v: 0 <= v < float("inf"))
+_probability = _number("a number in [0, 1]", lambda v: 0 <= v <= 1)
+
+
+def _coco_dir(path: str | None, flag: str = "--coco") -> str | None:
     if path is None:
         return None
     if not os.path.isfile(os.path.join(path, "annotations.json")) or not os.path.isdir(os.path.join(path, "images")):
-        raise CLIError(f"{path} is not a COCO-format folder: expected {path}/annotations.json and {path}/images/")
+        raise CLIError(f"{flag} {path} is not a COCO-format folder: expected {path}/annotations.json "
+                       f"and {path}/images/")
     return path
 
 
 def _load_model(weights_path: str):
     """Build the shapes-preset model sized by the weights file and load it."""
-    import numpy as np
-
     from minimrcnn.models import maskrcnn_shapes
-    from minimrcnn.models.weights import load_weights
+    from minimrcnn.models.weights import load_weights, read_weights
 
-    if not os.path.isfile(weights_path):
-        raise CLIError(f"weights file not found: {weights_path}")
-    with np.load(weights_path, allow_pickle=False) as data:
-        key = "roi_heads.box_predictor.cls_score.weight"
-        if key not in data.files:
-            raise CLIError(f"{weights_path} has no {key}: not minimrcnn/torchvision Mask R-CNN weights")
-        num_classes = int(data[key].shape[0])
-    model = maskrcnn_shapes(num_classes=num_classes)
-    load_weights(model, weights_path)
+    state = read_weights(weights_path)       # names the file if missing, truncated, corrupt or pickled
+    key = "roi_heads.box_predictor.cls_score.weight"
+    if key not in state or state[key].ndim != 2:
+        raise CLIError(f"{weights_path} has no 2-D {key}: not minimrcnn/torchvision Mask R-CNN weights")
+    model = maskrcnn_shapes(num_classes=int(state[key].shape[0]))
+    load_weights(model, weights_path)        # ValueError naming the file and every bad key
     return model.eval()
 
 
@@ -93,137 +101,82 @@ def _print_stats(title: str, stats: dict) -> None:
     print(f"{title}: " + "  ".join(f"{k} {v:.3f}" for k, v in stats.items()))
 
 
-# ----------------------------------------------------------------------------- train
+def _write_json(path: str, data, indent: int | None = 2) -> None:
+    from minimrcnn.io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=indent))
+
+
+# ----------------------------------------------------------------------------- train / eval / predict
 def cmd_train(args) -> int:
-    from minimrcnn.models.weights import save_weights
-    from minimrcnn.train.config import TrainConfig
-    from minimrcnn.train.evaluate import predict_dataset, validation_dataset
-    from minimrcnn.train.trainer import NonFiniteLossError, Trainer
-    from minimrcnn.viz.draw import save_prediction_grid, save_training_curves
+    from minimrcnn.train.command import cmd_train as run_train_command
 
-    config = TrainConfig(preset=args.preset, batch_size=args.batch_size, seed=args.seed,
-                         coco=_coco_dir(args.coco), val_coco=_coco_dir(args.val_coco))
-    if args.quick:
-        config.iters, config.num_val_images = 300, 50
-    if args.iters is not None:
-        config.iters = args.iters
-    if args.lr is not None:
-        config.lr = args.lr
-    if args.eval_every is not None:
-        config.eval_every = args.eval_every
-    if args.num_val_images is not None:
-        config.num_val_images = args.num_val_images
-    out = args.out
-    if os.path.exists(os.path.join(out, "checkpoint.npz")) and not args.resume:
-        raise CLIError(f"{out} already holds a run (checkpoint.npz): pass --resume to continue it, "
-                       "or choose another --out")
-    trainer = Trainer(config, out, progress=not args.no_progress)
-    if args.resume:
-        if not os.path.exists(trainer.checkpoint_path):
-            raise CLIError(f"--resume: no checkpoint at {trainer.checkpoint_path}")
-        trainer.resume()
-        print(f"resumed from {trainer.checkpoint_path} at iteration {trainer.iteration}")
-    start = time.perf_counter()
-    try:
-        trainer.run()
-    except NonFiniteLossError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    train_seconds = time.perf_counter() - start
-    model_path = os.path.join(out, "model.npz")
-    save_weights(trainer.model, model_path)
-
-    val = validation_dataset(config, config.num_val_images)
-    t0 = time.perf_counter()
-    stats = trainer.evaluate(config.num_val_images)
-    eval_seconds = time.perf_counter() - t0
-    trainer._log({"iter": trainer.iteration, "train_seconds": round(trainer.train_seconds, 2), "eval": stats})
-    images, outputs = predict_dataset(trainer.model, _Subset(val, 8))
-    class_names = getattr(val, "class_names", None)
-    save_prediction_grid(os.path.join(out, "predictions.png"), images, outputs, class_names)
-    save_training_curves(os.path.join(out, "curves.png"), trainer.metrics_path)
-    summary = {"iterations": trainer.iteration, "train_seconds": round(train_seconds, 1),
-               "eval_seconds": round(eval_seconds, 2), "num_val_images": len(val), **stats,
-               "config": config.to_dict()}
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-    print(f"trained {trainer.iteration} iterations in {train_seconds / 60:.1f} min")
-    _print_stats(f"bbox ({len(val)} held-out images)", stats["bbox"])
-    _print_stats(f"segm ({len(val)} held-out images)", stats["segm"])
-    for name in ("model.npz", "checkpoint.npz", "metrics.jsonl", "curves.png", "predictions.png", "summary.json"):
-        print(f"  {os.path.join(out, name)}")
-    return 0
+    _coco_dir(args.coco, "--coco")
+    _coco_dir(args.val_coco, "--val-coco")
+    return run_train_command(args)
 
 
-class _Subset:
-    def __init__(self, dataset, n):
-        self.dataset, self.n = dataset, min(n, len(dataset))
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        return self.dataset[i]
-
-
-# ----------------------------------------------------------------------------- eval
 def cmd_eval(args) -> int:
     from minimrcnn.train.config import TrainConfig
     from minimrcnn.train.evaluate import evaluate_model, validation_dataset
 
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.weights)), "eval.json")
+    if os.path.isdir(out):
+        raise CLIError(f"--out {out} is a folder: give the path of the stats JSON file")
     model = _load_model(args.weights)
-    config = TrainConfig(val_coco=_coco_dir(args.coco))
-    dataset = validation_dataset(config, args.num_images)
+    dataset = validation_dataset(TrainConfig(val_coco=_coco_dir(args.coco)), args.num_images)
     stats = evaluate_model(model, dataset, progress=not args.no_progress)
     _print_stats("bbox", stats["bbox"])
     _print_stats("segm", stats["segm"])
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.weights)), "eval.json")
-    with open(out, "w") as f:
-        json.dump(stats, f, indent=2)
+    _write_json(out, stats)
     print(f"  {out}")
     return 0
 
 
-# ----------------------------------------------------------------------------- predict
 def cmd_predict(args) -> int:
     import numpy as np
     from PIL import Image
 
     from minimrcnn.viz.draw import save_prediction_grid
 
+    if not args.coco and not args.images:
+        raise CLIError("predict: give IMAGE paths or --coco DIR")
+    folder = _coco_dir(args.coco)
     model = _load_model(args.weights)
     # results JSON: every detection above 0.05, as torchvision; overlays: only confident ones
     threshold = args.score_threshold if args.score_threshold is not None else (0.05 if args.coco else 0.5)
     model.roi_heads.score_thresh = threshold
-    if args.coco:
+    if folder:
         from minimrcnn.data.coco import CocoDataset
         from minimrcnn.eval.results import results_from_predictions
         from minimrcnn.train.evaluate import category_ids_of, predict_dataset
 
-        folder = _coco_dir(args.coco)
+        out = args.out or "results.json"
+        if os.path.isdir(out):
+            raise CLIError(f"--out {out} is a folder: give the path of the results JSON file")
         dataset = CocoDataset(os.path.join(folder, "images"), os.path.join(folder, "annotations.json"))
         _, outputs = predict_dataset(model, dataset, progress=not args.no_progress)
         label_to_category = {label: c for label, c in enumerate(category_ids_of(dataset), start=1)}
         results = results_from_predictions(outputs, list(dataset.image_ids), label_to_category)
-        out = args.out or "results.json"
-        with open(out, "w") as f:
-            json.dump(results, f)
+        _write_json(out, results, indent=None)
         print(f"{len(results)} detections -> {out}")
         return 0
-    if not args.images:
-        raise CLIError("predict: give IMAGE paths or --coco DIR")
     out_dir = args.out or "predictions"
-    os.makedirs(out_dir, exist_ok=True)
-    for path in args.images:
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise CLIError(f"--out {out_dir} exists and is not a folder: overlays go into a folder")
+    images = []
+    for path in args.images:            # read them all first: a bad path writes nothing
         try:
-            image = np.asarray(Image.open(path).convert("RGB"))
+            images.append(np.asarray(Image.open(path).convert("RGB")))   # uint8[H, W, 3]
         except Exception as exc:
             raise CLIError(f"cannot read image {path}: {exc}")
-        output = model([np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / 255.0])[0]
-        target = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + "_pred.png")
-        from minimrcnn.data.shapes import CLASS_NAMES
+    from minimrcnn.data.shapes import CLASS_NAMES
 
-        names = CLASS_NAMES if len(CLASS_NAMES) == model.num_classes else None
+    names = CLASS_NAMES if len(CLASS_NAMES) == model.num_classes else None
+    os.makedirs(out_dir, exist_ok=True)
+    for path, image in zip(args.images, images):
+        output = model([image])[0]       # the transform converts uint8 to float
+        target = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + "_pred.png")
         save_prediction_grid(target, [image], [output], names, columns=1, score_threshold=threshold)
         shown = int((output["scores"] >= threshold).sum())
         print(f"{path}: {shown} instance{'' if shown == 1 else 's'} drawn (score >= {threshold:g}) -> {target}")
@@ -257,35 +210,68 @@ def cmd_convert(args) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block): what is wrong, and where help is."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _train_parser(sub, common) -> None:
+    p = sub.add_parser("train", parents=[common], help="train Mask R-CNN (default: tiny shapes generated on the fly)",
+                       description="Train, evaluating a few times along the way, then evaluate on held-out images "
+                                   "and draw predictions. Ctrl-C (or SIGTERM) finishes the current step, writes "
+                                   "the checkpoint and prints the command that resumes.")
+    p.add_argument("--preset", choices=["shapes"], help="model preset (default: shapes)")
+    p.add_argument("--iters", type=_positive_int, help="SGD iterations (default: 1200)")
+    p.add_argument("--batch-size", type=_positive_int, help="images per iteration (default: 4)")
+    p.add_argument("--lr", type=_positive_float, help="base learning rate (default: 0.02)")
+    p.add_argument("--clip-grad-norm", type=_non_negative_float, metavar="MAX",
+                   help="rescale gradients whose global L2 norm exceeds MAX (default: 0, off)")
+    p.add_argument("--coco", metavar="DIR", help="train on a COCO-format folder (DIR/images, DIR/annotations.json)")
+    p.add_argument("--val-coco", metavar="DIR", help="evaluate on a COCO-format folder")
+    p.add_argument("--image-size", type=_int_at_least(32, "an integer >= 32"),
+                   help="side of the generated shapes images (default: 128)")
+    p.add_argument("--num-val-images", type=_positive_int, help="generated held-out images (default: 200)")
+    p.add_argument("--eval-every", type=_non_negative_int, metavar="N",
+                   help="evaluate on 50 held-out images every N iterations; 0: only at the end "
+                        "(default: iters // 4, i.e. 3 evaluations along the way, or 0 below 200 iterations)")
+    p.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                   help="write checkpoint.npz every N iterations (default: 250; also at the end and on Ctrl-C)")
+    p.add_argument("--log-every", type=_positive_int, metavar="N",
+                   help="write the losses to metrics.jsonl every N iterations (default: 10)")
+    p.add_argument("--out", default="runs/shapes", metavar="RUN_DIR", help="output folder (default: runs/shapes)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in RUN_DIR from its checkpoint, with its settings")
+    p.add_argument("--extend", action="store_true",
+                   help="train a finished run further, to --iters N: its learning-rate milestones stay at "
+                        "their iterations (implies --resume)")
+    p.add_argument("--seed", type=_non_negative_int, help="seed of everything random (default: 0)")
+    p.add_argument("--quick", action="store_true",
+                   help="a short run: 300 iterations (~2.5 min on 2 cores), 50 validation images")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minimrcnn",
         description="Mask R-CNN from scratch in NumPy + Numba: train, evaluate and predict on a CPU.",
     )
     parser.add_argument("--version", action="version", version=f"minimrcnn {minimrcnn.__version__}")
+    parser.add_argument("--debug", action="store_true", help=f"show Python tracebacks (or set {DEBUG_ENV}=1)")
+    # every subcommand takes --debug too; SUPPRESS keeps a top-level --debug from being reset
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=f"show the Python traceback of an error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("info", help="versions, Numba threading and cache set-up")
+    p = sub.add_parser("info", parents=[common], help="versions, Numba threading and cache set-up")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("train", help="train Mask R-CNN (default: tiny shapes generated on the fly)",
-                       description="Train, then evaluate on held-out images and draw predictions.")
-    p.add_argument("--preset", default="shapes", choices=["shapes"], help="model preset (default: shapes)")
-    p.add_argument("--iters", type=_positive_int, help="SGD iterations (default: the recipe's)")
-    p.add_argument("--batch-size", type=_positive_int, default=4, help="images per iteration (default: 4)")
-    p.add_argument("--lr", type=_positive_float, help="base learning rate (default: 0.02)")
-    p.add_argument("--coco", metavar="DIR", help="train on a COCO-format folder (DIR/images, DIR/annotations.json)")
-    p.add_argument("--val-coco", metavar="DIR", help="evaluate on a COCO-format folder")
-    p.add_argument("--num-val-images", type=_positive_int, help="generated held-out images (default: 200)")
-    p.add_argument("--eval-every", type=int, help="evaluate every N iterations (default: only at the end)")
-    p.add_argument("--out", default="runs/shapes", metavar="RUN_DIR", help="output folder (default: runs/shapes)")
-    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint")
-    p.add_argument("--seed", type=int, default=0, help="seed of everything random (default: 0)")
-    p.add_argument("--quick", action="store_true", help="a short run: 300 iterations (~2.5 min on 2 cores), 50 validation images")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    _train_parser(sub, common)
 
-    p = sub.add_parser("eval", help="COCO AP (bbox and segm) of a weights file")
+    p = sub.add_parser("eval", parents=[common], help="COCO AP (bbox and segm) of a weights file")
     p.add_argument("--weights", required=True, help="model.npz written by train")
     p.add_argument("--coco", metavar="DIR", help="COCO-format folder (default: generated held-out shapes)")
     p.add_argument("--num-images", type=_positive_int, default=200, help="generated images (default: 200)")
@@ -293,31 +279,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("predict", help="draw predictions on images, or write COCO results JSON")
+    p = sub.add_parser("predict", parents=[common], help="draw predictions on images, or write COCO results JSON")
     p.add_argument("--weights", required=True, help="model.npz written by train")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files")
     p.add_argument("--coco", metavar="DIR", help="predict a COCO folder into one results JSON")
     p.add_argument("--out", help="output folder for overlays / results JSON path")
-    p.add_argument("--score-threshold", type=float, default=None,
+    p.add_argument("--score-threshold", type=_probability, default=None,
                    help="keep detections scoring above this (default: 0.05 for --coco results, as torchvision; "
                         "0.5 for overlays)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("shapes", help="the tiny-shapes data set")
+    p = sub.add_parser("shapes", parents=[common], help="the tiny-shapes data set")
     shapes_sub = p.add_subparsers(dest="shapes_command", metavar="SUBCOMMAND", required=True)
-    e = shapes_sub.add_parser("export", help="write generated shapes as a COCO-format folder")
+    e = shapes_sub.add_parser("export", parents=[common], help="write generated shapes as a COCO-format folder")
     e.add_argument("dir", help="output folder (DIR/images/*.png, DIR/annotations.json)")
     e.add_argument("--num-images", type=_positive_int, default=100, help="number of images (default: 100)")
-    e.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    e.add_argument("--image-size", type=_positive_int, default=128, help="image side in pixels (default: 128)")
+    e.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default: 0)")
+    e.add_argument("--image-size", type=_int_at_least(32, "an integer >= 32"), default=128,
+                   help="image side in pixels (default: 128)")
     e.set_defaults(func=cmd_shapes_export)
 
-    p = sub.add_parser("convert", help="convert weights between torchvision .pth and minimrcnn .npz")
+    p = sub.add_parser("convert", parents=[common], help="convert weights between torchvision .pth and minimrcnn .npz")
     p.add_argument("input", help="in.pth (torchvision state_dict) or in.npz")
     p.add_argument("output", help="out.npz or out.pth")
     p.set_defaults(func=cmd_convert)
     return parser
+
+
+# ----------------------------------------------------------------------------- errors
+DEBUG_ENV = "MINIMRCNN_DEBUG"
+# Errors a user can cause and fix: one paragraph, exit 2. Divergence: exit 1, its message says what to try.
+USER_ERRORS = (CLIError, ValueError, TypeError, OSError)
+
+
+def _error_paragraph(command: str, message: str) -> str:
+    message = " ".join(str(message).split())      # one paragraph, whatever the message's own line breaks
+    return f"minimrcnn {command}: error: {message} (Run with --debug or {DEBUG_ENV}=1 for the Python traceback.)"
 
 
 def main(argv=None) -> int:
@@ -326,14 +324,32 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from minimrcnn import runtime as config
+    debug = getattr(args, "debug", False) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    from minimrcnn import runtime
+    from minimrcnn.train.diverge import TrainingDiverged
 
-    config.keep_freed_memory()  # fewer page faults per step; this process only (config docstring)
+    runtime.keep_freed_memory()  # fewer page faults per step; this process only (runtime docstring)
+    command = args.command + (f" {args.shapes_command}" if args.command == "shapes" else "")
     try:
         return int(args.func(args) or 0)
-    except CLIError as exc:
-        print(f"minimrcnn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"minimrcnn {command}: interrupted; no file was left half-written.", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        if isinstance(exc, TrainingDiverged):
+            status, text = 1, str(exc)
+        elif isinstance(exc, USER_ERRORS):
+            status, text = 2, str(exc)
+        else:
+            status, text = 1, f"unexpected {type(exc).__name__}: {exc}. This is a bug in minimrcnn; please report it"
+        if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in text:
+            text = f"{text}: {exc.filename}"
+        print(_error_paragraph(command, text), file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -56,13 +56,15 @@ def test_bad_arguments_give_one_line_errors(argv, message, capsys):
 def test_user_errors_are_one_line(tmp_path, capsys):
     assert main(["eval", "--weights", str(tmp_path / "missing.npz")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"minimrcnn eval: error: weights file not found: {tmp_path / 'missing.npz'}"
+    assert err == (f"minimrcnn eval: error: weights file not found: {tmp_path / 'missing.npz'} "
+                   "(Run with --debug or MINIMRCNN_DEBUG=1 for the Python traceback.)")
     assert main(["train", "--coco", str(tmp_path)]) == 2
     assert "not a COCO-format folder" in capsys.readouterr().err
 
 
-def test_console_script_entry_point():
-    out = subprocess.run([sys.executable, "-m", "minimrcnn.cli", "--version"], capture_output=True, text=True)
+@pytest.mark.parametrize("module", ["minimrcnn.cli", "minimrcnn"])
+def test_console_script_entry_point(module):
+    out = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "minimrcnn" in out.stdout
 
 

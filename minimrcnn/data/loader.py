@@ -1,9 +1,13 @@
-"""Batching for training: collate samples, random horizontal flips, a resumable iterator.
+"""Batching for training: which images iteration t reads, and random horizontal flips.
 
-`BatchIterator` draws everything (the order of each epoch, each flip) from
-generators seeded by (seed, epoch, position), never from a generator that
-advances as batches are drawn. Its whole state is therefore (epoch, position):
-`state_dict()` saves that, and a resumed run draws exactly the same batches.
+This is the one batching path: the Trainer (and so ``minimrcnn train``) calls
+:func:`batch_indices` and :func:`load_batch` at every iteration. Every random draw comes
+from a generator seeded by the iteration (never from one that advances as batches are
+drawn), so the images of iteration t depend only on (seed, t): a run resumed at t reads
+exactly the batches the uninterrupted run would have read.
+
+Images stay uint8[H, W, 3]: the model's transform converts them to float (one conversion,
+``GeneralizedRCNNTransform.check_image``).
 
 Shape shorthand: N images in a batch, H, W image size, G instances.
 """
@@ -13,19 +17,45 @@ from __future__ import annotations
 import numpy as np
 
 
-def collate(samples):
-    """(image uint8[H, W, 3], target) pairs -> (images list of float32[3, H, W] in [0, 1], targets).
+def batch_indices(config, iteration: int, dataset_length: int | None) -> list[int]:
+    """Indices of the N = ``config.batch_size`` images of ``iteration``.
 
-    Images keep their own sizes (the model's transform pads the batch); targets are passed through.
+    Args:
+        config: anything with ``batch_size`` and ``seed`` (a ``TrainConfig``).
+        dataset_length: None for an endless stream (consecutive indices), else the dataset's
+            length: position p of the whole run is image ``order_e[p mod length]`` of epoch
+            ``e = p // length``, ``order_e`` a permutation drawn from (seed, 7, e). Each epoch
+            visits every image once; a batch may span two epochs.
+    """
+    start = iteration * config.batch_size
+    positions = range(start, start + config.batch_size)
+    if dataset_length is None:
+        return list(positions)
+    indices = []
+    for pos in positions:
+        epoch, offset = divmod(pos, dataset_length)
+        order = np.random.default_rng([config.seed, 7, epoch]).permutation(dataset_length)
+        indices.append(int(order[offset]))
+    return indices
+
+
+def load_batch(dataset, indices, rng: np.random.Generator, flip_prob: float):
+    """Read ``dataset[i]`` for each index and flip each with probability ``flip_prob``.
+
+    Args:
+        dataset: ``__getitem__`` -> (image uint8[H, W, 3], target dict).
+        rng: one draw per image, in order (the Trainer seeds it with (seed, 1, t)).
+    Returns:
+        (images: list of N uint8[H, W, 3], the model's input as it is;
+         targets: list of N dicts with boxes float32[G, 4], labels int64[G], masks uint8[G, H, W]).
     """
     images, targets = [], []
-    for image, target in samples:
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"image must be uint8[H, W, 3], got {image.dtype}{list(image.shape)}")
-        # HWC -> CHW, then scale 0..255 -> 0..1
-        images.append(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / np.float32(255))
-        targets.append(target)
+    for i in indices:
+        image, target = dataset[i]
+        if rng.random() < flip_prob:
+            image, target = hflip(image, target)
+        images.append(image)
+        targets.append({k: target[k] for k in ("boxes", "labels", "masks")})
     return images, targets
 
 
@@ -51,76 +81,3 @@ def hflip(image: np.ndarray, target: dict):
         if key in target:
             out[key] = np.ascontiguousarray(np.asarray(target[key])[..., ::-1])
     return np.ascontiguousarray(image[:, ::-1]), out
-
-
-class BatchIterator:
-    """Endless iterator of collated batches over a dataset, deterministic from `seed`.
-
-    Each epoch visits every sample once (shuffled if `shuffle`); a batch never spans
-    two epochs, so the last batch of an epoch may be smaller. Sample at position p of
-    epoch e is flipped when a generator seeded by (seed, e, p) says so.
-
-    Args:
-        dataset: anything with __len__ and __getitem__ -> (image uint8[H, W, 3], target).
-        batch_size: images per batch (N).
-        shuffle: new random order every epoch.
-        seed: the seed of all randomness here.
-        flip_prob: probability of a horizontal flip per sample (0 disables).
-    Yields:
-        (images list of N float32[3, H, W], targets list of N dicts), as `collate`.
-    """
-
-    def __init__(self, dataset, batch_size: int, shuffle: bool = True, seed: int = 0, flip_prob: float = 0.5):
-        if len(dataset) == 0:
-            raise ValueError("dataset is empty")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not 0.0 <= flip_prob <= 1.0:
-            raise ValueError(f"flip_prob must be in [0, 1], got {flip_prob}")
-        self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.seed = int(seed)
-        self.flip_prob = float(flip_prob)
-        self.epoch = 0      # current epoch
-        self.position = 0   # index into this epoch's order of the next sample
-
-    def __len__(self) -> int:
-        """Batches per epoch."""
-        return -(-len(self.dataset) // self.batch_size)
-
-    def _order(self, epoch: int) -> np.ndarray:
-        n = len(self.dataset)
-        if not self.shuffle:
-            return np.arange(n)
-        return np.random.default_rng([self.seed, 0, epoch]).permutation(n)
-
-    def _flip(self, epoch: int, position: int) -> bool:
-        if self.flip_prob == 0.0:
-            return False
-        return bool(np.random.default_rng([self.seed, 1, epoch, position]).random() < self.flip_prob)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        order = self._order(self.epoch)
-        stop = min(self.position + self.batch_size, len(order))
-        samples = []
-        for p in range(self.position, stop):
-            image, target = self.dataset[int(order[p])]
-            if self._flip(self.epoch, p):
-                image, target = hflip(image, target)
-            samples.append((image, target))
-        self.position = stop
-        if self.position >= len(order):
-            self.epoch, self.position = self.epoch + 1, 0
-        return collate(samples)
-
-    def state_dict(self) -> dict:
-        return {"seed": self.seed, "epoch": self.epoch, "position": self.position}
-
-    def load_state_dict(self, state: dict) -> None:
-        if int(state["seed"]) != self.seed:
-            raise ValueError(f"state seed {state['seed']} differs from this iterator's seed {self.seed}")
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])

@@ -3,8 +3,10 @@
 * ``save_weights(model, path)`` writes every parameter and buffer as float32 (int64
   ``num_batches_tracked`` stays int64) into a temporary file, then ``os.replace``s it,
   so a crash never leaves half a file behind.
-* ``load_weights(model, path, strict=True)`` reads with ``allow_pickle=False`` (an .npz
-  from the internet cannot run code), renames torchvision's legacy keys, drops
+* ``read_weights(path)`` reads with ``allow_pickle=False`` (an .npz from the internet cannot
+  run code); a missing, truncated or corrupt file, or one holding object (pickled) arrays,
+  raises an error that names the file.
+* ``load_weights(model, path, strict=True)`` reads through ``read_weights``, renames torchvision's legacy keys, drops
   ``num_batches_tracked`` for FrozenBatchNorm models, and lists every bad key.
 * ``convert_torch_to_npz`` / ``convert_npz_to_torch`` move a torchvision checkpoint in
   and out; torch is imported only inside them.
@@ -44,6 +46,36 @@ def remap_legacy_keys(state: dict) -> "OrderedDict[str, np.ndarray]":
     return out
 
 
+def read_weights(path: str) -> "OrderedDict[str, np.ndarray]":
+    """Every array of an .npz weights file, without pickle.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError naming ``path``: not a readable .npz (truncated, corrupt, not a zip), or an
+            entry is an object array (pickled Python objects, refused: loading them could run code).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file not found: {path}")
+    state = OrderedDict()
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for key in data.files:
+                try:
+                    state[key] = data[key]
+                except ValueError as exc:
+                    if "allow_pickle" not in str(exc):
+                        raise
+                    raise ValueError(f"{path}: entry {key!r} is an object (pickled) array; minimrcnn refuses "
+                                     "to load it, since unpickling can run code. Weights files hold plain "
+                                     "numeric arrays only") from None
+    except ValueError as exc:
+        if str(exc).startswith(f"{path}:"):
+            raise
+        raise ValueError(f"{path} is not a readable .npz weights file (truncated or corrupt?): {exc}") from exc
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError, ...
+        raise ValueError(f"{path} is not a readable .npz weights file (truncated or corrupt?): "
+                         f"{type(exc).__name__}: {exc}") from exc
+    return state
 
 
 def save_weights(model, path: str) -> None:
@@ -61,11 +93,10 @@ def load_weights(model, path: str, strict: bool = True):
     Returns:
         (missing_keys, unexpected_keys) as ``Module.load_state_dict``.
     Raises:
+        FileNotFoundError / ValueError from :func:`read_weights` (naming the file);
         ValueError listing every missing / unexpected / mis-shaped key (nothing is loaded then).
     """
-    with np.load(path, allow_pickle=False) as data:
-        state = OrderedDict((k, data[k]) for k in data.files)
-    state = remap_legacy_keys(state)
+    state = remap_legacy_keys(read_weights(path))
     own = model.state_dict()
     for key in list(state):
         # FrozenBatchNorm2d has no num_batches_tracked; torchvision ignores it too.
@@ -93,7 +124,10 @@ def _import_torch():
 def convert_torch_to_npz(in_pth: str, out_npz: str) -> list:
     """torchvision checkpoint (.pth state_dict) -> .npz with current key names. Returns the keys."""
     torch = _import_torch()
-    state = torch.load(in_pth, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(in_pth, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated file, not a torch file, a pickle that weights_only refuses, ...
+        raise ValueError(f"{in_pth} is not a readable torch state_dict: {type(exc).__name__}: {exc}") from exc
     for wrapper in ("model", "state_dict"):
         if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
             state = state[wrapper]
@@ -108,8 +142,7 @@ def convert_torch_to_npz(in_pth: str, out_npz: str) -> list:
 def convert_npz_to_torch(in_npz: str, out_pth: str) -> list:
     """.npz -> a .pth state_dict that torchvision's maskrcnn_resnet50_fpn can load. Returns the keys."""
     torch = _import_torch()
-    with np.load(in_npz, allow_pickle=False) as data:
-        state = OrderedDict((k, torch.from_numpy(np.array(data[k]))) for k in data.files)
+    state = OrderedDict((k, torch.from_numpy(np.array(v))) for k, v in read_weights(in_npz).items())
     directory = os.path.dirname(os.path.abspath(out_pth))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=directory)
     os.close(fd)

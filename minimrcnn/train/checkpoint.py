@@ -6,6 +6,7 @@ reads it):
     model/<state_dict key>      the model's weights, torchvision key names
     optim/<name>                the optimizer's state (momentum buffers, lr, ...)
     meta/iteration              int64[]: iterations completed
+    meta/dataset_length         int64[]: images in the training folder (-1: the generated stream)
     meta/config                 str[]: the training config as JSON
     meta/format                 str[]: "minimrcnn-checkpoint-1"
 
@@ -30,8 +31,6 @@ from minimrcnn.io import atomic_savez
 FORMAT = "minimrcnn-checkpoint-1"
 
 
-
-
 def _flatten(prefix: str, mapping: Mapping[str, np.ndarray]) -> dict:
     return {f"{prefix}/{key}": np.asarray(value) for key, value in mapping.items()}
 
@@ -41,9 +40,10 @@ def _unflatten(prefix: str, arrays: Mapping[str, np.ndarray]) -> dict:
     return {key[len(start):]: arrays[key] for key in arrays if key.startswith(start)}
 
 
-def save_checkpoint(path: str, model_state: Mapping, optim_state: Mapping, iteration: int, config: dict) -> None:
+def save_checkpoint(path: str, model_state: Mapping, optim_state: Mapping, iteration: int, config: dict,
+                    dataset_length: int | None = None) -> None:
     """Write a training checkpoint atomically (see the module docstring for the layout)."""
-    arrays = {}
+    arrays = {"meta/dataset_length": np.array(-1 if dataset_length is None else dataset_length, dtype=np.int64)}
     arrays.update(_flatten("model", model_state))
     arrays.update(_flatten("optim", optim_state))
     arrays["meta/iteration"] = np.array(iteration, dtype=np.int64)
@@ -52,29 +52,50 @@ def save_checkpoint(path: str, model_state: Mapping, optim_state: Mapping, itera
     atomic_savez(path, arrays)
 
 
-def load_checkpoint(path: str) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`.
-
-    Returns:
-        dict with ``model`` (state_dict), ``optim`` (optimizer state), ``iteration`` (int)
-        and ``config`` (dict).
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        ValueError: the file is not a minimrcnn checkpoint (or is truncated/corrupt).
-    """
+def _read(path: str, keys=None) -> dict:
+    """The arrays of ``path`` (only ``keys`` if given), without pickle; errors name the file."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except Exception as exc:  # zipfile.BadZipFile, ValueError on object arrays, ...
-        raise ValueError(f"{path} is not a readable .npz checkpoint: {exc}") from exc
-    if str(arrays.get("meta/format", "")) != FORMAT:
-        raise ValueError(f"{path} is not a minimrcnn checkpoint (meta/format is missing or not {FORMAT!r})")
+            found = str(data["meta/format"]) if "meta/format" in data.files else None
+            if found != FORMAT:
+                raise _NotACheckpoint()
+            return {key: data[key] for key in (data.files if keys is None else keys)}
+    except _NotACheckpoint:
+        raise ValueError(f"{path} is not a minimrcnn checkpoint (meta/format is missing or not {FORMAT!r})") from None
+    except Exception as exc:  # zipfile.BadZipFile, ValueError on object arrays, EOFError, ...
+        raise ValueError(f"{path} is not a readable .npz checkpoint (truncated or corrupt?): "
+                         f"{type(exc).__name__}: {exc}") from exc
+
+
+class _NotACheckpoint(Exception):
+    pass
+
+
+def load_checkpoint(path: str) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Returns:
+        dict with ``model`` (state_dict), ``optim`` (optimizer state), ``iteration`` (int),
+        ``config`` (dict) and ``dataset_length`` (int, -1 for the generated stream, None if not recorded).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError naming ``path``: not a minimrcnn checkpoint, truncated/corrupt, or holding
+            object (pickled) arrays.
+    """
+    arrays = _read(path)
+    length = arrays.get("meta/dataset_length")      # absent in checkpoints written before it existed
     return {
         "model": _unflatten("model", arrays),
         "optim": _unflatten("optim", arrays),
         "iteration": int(arrays["meta/iteration"]),
         "config": json.loads(str(arrays["meta/config"])),
+        "dataset_length": None if length is None else int(length),
     }
+
+
+def load_checkpoint_config(path: str) -> dict:
+    """Only the training config of a checkpoint (reads one small entry of the file)."""
+    return json.loads(str(_read(path, ["meta/config"])["meta/config"]))

@@ -48,17 +48,51 @@ def coco_gt_from_dataset(dataset) -> dict:
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
+class Subset:
+    """The first ``n`` samples of a dataset (all of them if it has fewer)."""
+
+    def __init__(self, dataset, n: int):
+        self.dataset, self.n = dataset, min(n, len(dataset))
+        for name in ("class_names", "category_ids"):   # what category_ids_of and the figures read
+            if hasattr(dataset, name):
+                setattr(self, name, getattr(dataset, name))
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.n:
+            raise IndexError(f"index {i} out of range for a subset of {self.n}")
+        return self.dataset[i]
+
+
 def predict_dataset(model, dataset, batch_size: int = 8, progress: bool = False):
-    """Run ``model`` in eval mode over ``dataset``; returns (list of uint8 images, list of outputs)."""
+    """Run ``model`` in eval mode over ``dataset``; returns (list of uint8 images, list of outputs).
+
+    Raises:
+        TrainingDiverged: the model met or produced non-finite values (its weights diverged).
+    """
     from tqdm.auto import tqdm
+
+    from minimrcnn.train.diverge import ADVICE, TrainingDiverged, check_outputs
 
     model.eval()
     images, outputs = [], []
     for start in tqdm(range(0, len(dataset), batch_size), disable=not progress, desc="predict"):
-        batch = [dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))]
+        batch = [dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))]  # uint8[H, W, 3]
         images.extend(batch)
-        floats = [np.ascontiguousarray(im.transpose(2, 0, 1), dtype=np.float32) / 255.0 for im in batch]
-        outputs.extend(model(floats))
+        try:
+            # a diverged model overflows; check_outputs below says so in one message, not in warnings
+            with np.errstate(over="ignore", invalid="ignore"):
+                predicted = model(batch)  # the transform converts uint8 to float
+        except ValueError as exc:
+            if "finite" not in str(exc):
+                raise
+            raise TrainingDiverged(f"evaluation met non-finite values inside the model on images {start}.."
+                                   f"{start + len(batch) - 1} ({exc}): the model's weights have diverged. "
+                                   f"{ADVICE}") from exc
+        check_outputs(predicted, start)
+        outputs.extend(predicted)
     return images, outputs
 
 

@@ -56,24 +56,57 @@ def _rectangle(x, y, w, h, colour):
     return Rectangle((x, y), w, h, fill=False, edgecolor=colour, linewidth=1.2)
 
 
-def save_prediction_grid(path, images, outputs, class_names=None, columns: int = 4, score_threshold=0.5):
-    """Save a grid of images with their predicted instances as a PNG."""
+def _save_figure(fig, path: str) -> None:
+    """PNG through a temporary file: a crash never leaves half an image."""
+    from minimrcnn.io import atomic_write
+
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
+
+
+def save_prediction_grid(path, images, outputs, class_names=None, columns: int = 4, score_threshold=0.5,
+                         targets=None):
+    """Save images with their predicted instances as a PNG.
+
+    With ``targets`` (one dict with boxes, labels, masks per image), each row shows one image
+    twice: its ground truth on the left, the predictions on the right, so a reader sees what
+    was missed; ``columns`` is then ignored.
+    """
     from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
-    rows = max(1, int(np.ceil(len(images) / columns)))
+    if targets is not None:
+        rows, columns = max(1, len(images)), 2
+    else:
+        rows = max(1, int(np.ceil(len(images) / columns)))
     fig = Figure(figsize=(2.6 * columns, 2.6 * rows))
     axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
-    for ax, image, out in zip(axes.ravel(), images, outputs):
-        draw_instances(ax, image, out["boxes"], out["labels"], out["scores"], out.get("masks"),
-                       class_names, score_threshold)
+    if targets is None:
+        for ax, image, out in zip(axes.ravel(), images, outputs):
+            draw_instances(ax, image, out["boxes"], out["labels"], out["scores"], out.get("masks"),
+                           class_names, score_threshold)
+    else:
+        for row, image, out, target in zip(axes, images, outputs, targets):
+            draw_instances(row[0], image, target["boxes"], target["labels"], masks=target.get("masks"),
+                           class_names=class_names)
+            row[0].set_title(f"ground truth: {len(target['labels'])}", fontsize=8)
+            draw_instances(row[1], image, out["boxes"], out["labels"], out["scores"], out.get("masks"),
+                           class_names, score_threshold)
+            shown = int((np.asarray(out["scores"]) >= score_threshold).sum())
+            row[1].set_title(f"predicted: {shown} with score >= {score_threshold:g}", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save_figure(fig, path)
+
+
+def smooth(values, window: int = 9) -> np.ndarray:
+    """Centred moving median over ``window`` points (shorter at the ends): robust to single spikes."""
+    values = np.asarray(values, dtype=np.float64)
+    half = window // 2
+    return np.array([np.median(values[max(0, i - half):i + half + 1]) for i in range(len(values))])
 
 
 def save_training_curves(path, metrics_jsonl: str):
-    """Plot the loss components (and AP, when evaluations were logged) over iterations."""
+    """Plot the loss components (raw points, smoothed line) and AP of every evaluation over iterations."""
     import json
 
     from matplotlib.figure import Figure
@@ -85,25 +118,31 @@ def save_training_curves(path, metrics_jsonl: str):
             (evals if "eval" in record else steps).append(record)
     fig = Figure(figsize=(11, 4))
     axes = fig.subplots(1, 2)
-    names = [k for k in (steps[0] if steps else {}) if k.startswith("loss_")]
-    for name in names:
-        axes[0].plot([r["iter"] for r in steps], [r[name] for r in steps], label=name)
-    if steps:
-        axes[0].plot([r["iter"] for r in steps], [r["loss"] for r in steps], "k", lw=1.5, label="total")
+    names = [k for k in (steps[0] if steps else {}) if k.startswith("loss_")] + (["loss"] if steps else [])
+    xs = [r["iter"] for r in steps]
+    for k, name in enumerate(names):
+        ys = [r[name] for r in steps]
+        colour = "k" if name == "loss" else PALETTE[k % len(PALETTE)]
+        axes[0].plot(xs, ys, ".", color=colour, alpha=0.3, markersize=3)
+        axes[0].plot(xs, smooth(ys), "-", color=colour, lw=1.5 if name == "loss" else 1.0,
+                     label="total" if name == "loss" else name)
     axes[0].set_yscale("log")
     axes[0].set_xlabel("iteration")
-    axes[0].set_title("training losses")
-    axes[0].legend(fontsize=7)
+    axes[0].set_title("training losses (dots: logged values; lines: moving median)")
+    if names:
+        axes[0].legend(fontsize=7)
     for iou_type, style in (("bbox", "-o"), ("segm", "-s")):
         for stat in ("AP", "AP50"):
-            xs = [r["iter"] for r in evals if iou_type in r["eval"]]
-            ys = [r["eval"][iou_type][stat] for r in evals if iou_type in r["eval"]]
-            if xs:
-                axes[1].plot(xs, ys, style, label=f"{iou_type} {stat}")
+            xe = [r["iter"] for r in evals if iou_type in r["eval"]]
+            ye = [r["eval"][iou_type][stat] for r in evals if iou_type in r["eval"]]
+            if xe:
+                axes[1].plot(xe, ye, style, label=f"{iou_type} {stat}")
     axes[1].set_xlabel("iteration")
     axes[1].set_title("COCO AP on held-out images")
     axes[1].set_ylim(0, 1)
+    if xs:
+        axes[1].set_xlim(0, max(xs + [r["iter"] for r in evals]) * 1.02)
     if evals:
         axes[1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save_figure(fig, path)

@@ -1,21 +1,9 @@
-"""Batching: collate, horizontal flip, and a resumable deterministic iterator."""
+"""Batching: which images each iteration reads, random horizontal flips."""
 
 import numpy as np
-import pytest
 
-from minimrcnn.data.loader import BatchIterator, collate, hflip
+from minimrcnn.data.loader import batch_indices, hflip, load_batch
 from minimrcnn.data.shapes import ShapesDataset
-
-
-def test_collate_converts_to_float_chw():
-    image = np.zeros((4, 5, 3), np.uint8)
-    image[1, 2] = (255, 0, 51)
-    images, targets = collate([(image, {"a": 1})])
-    assert images[0].dtype == np.float32 and images[0].shape == (3, 4, 5)
-    np.testing.assert_allclose(images[0][:, 1, 2], [1.0, 0.0, 0.2])
-    assert targets == [{"a": 1}]
-    with pytest.raises(ValueError, match="uint8\\[H, W, 3\\]"):
-        collate([(np.zeros((4, 5), np.uint8), {})])
 
 
 def test_hflip_known_answer_and_twice_is_identity():
@@ -43,38 +31,35 @@ def test_hflip_does_not_mutate_inputs():
     np.testing.assert_array_equal(target["boxes"], boxes)
 
 
-def first_boxes(batch):
-    return [t["boxes"].tolist() for t in batch[1]]
+class _Config:
+    def __init__(self, batch_size, seed):
+        self.batch_size, self.seed = batch_size, seed
 
 
-def test_batch_iterator_is_deterministic_and_resumable():
-    ds = ShapesDataset(10, seed=0, image_size=32, min_size=8, max_size=16)
-    it = BatchIterator(ds, batch_size=4, shuffle=True, seed=5)
-    assert len(it) == 3
-    sizes = [len(next(it)[0]) for _ in range(3)]
-    assert sizes == [4, 4, 2]  # a batch never spans two epochs
-    state = it.state_dict()
-    assert state == {"seed": 5, "epoch": 1, "position": 0}
-    ahead = [first_boxes(next(it)) for _ in range(4)]
-    resumed = BatchIterator(ds, batch_size=4, shuffle=True, seed=5)
-    resumed.load_state_dict(state)
-    assert [first_boxes(next(resumed)) for _ in range(4)] == ahead
-    # a different seed draws a different order
-    other = BatchIterator(ds, batch_size=4, shuffle=True, seed=6)
-    other.load_state_dict(dict(state, seed=6))
-    assert [first_boxes(next(other)) for _ in range(4)] != ahead
+def test_batch_indices_stream_is_consecutive():
+    assert batch_indices(_Config(3, 0), 2, None) == [6, 7, 8]
 
 
-def test_batch_iterator_flips_and_order():
+def test_batch_indices_visit_every_image_once_per_epoch_and_depend_only_on_seed_and_iteration():
+    config = _Config(batch_size=4, seed=5)
+    run = [i for t in range(5) for i in batch_indices(config, t, 10)]   # 20 positions = 2 epochs
+    assert sorted(run[:10]) == list(range(10)) and sorted(run[10:]) == list(range(10))
+    assert run[:10] != run[10:]                                  # a new order each epoch
+    assert batch_indices(config, 3, 10) == run[12:16]            # iteration 3 alone: same images
+    assert [i for t in range(5) for i in batch_indices(_Config(4, 6), t, 10)] != run
+
+
+def test_load_batch_passes_uint8_images_and_flips_from_the_generator():
     ds = ShapesDataset(6, seed=0, image_size=32, min_size=8, max_size=16)
-    plain = BatchIterator(ds, batch_size=6, shuffle=False, flip_prob=0.0)
-    images, targets = next(plain)
-    assert [t["image_id"] for t in targets] == list(range(6))
-    always = BatchIterator(ds, batch_size=6, shuffle=False, flip_prob=1.0)
-    flipped, _ = next(always)
-    for a, b in zip(images, flipped):
-        np.testing.assert_array_equal(a[:, :, ::-1], b)
-    with pytest.raises(ValueError, match="batch_size"):
-        BatchIterator(ds, batch_size=0)
-    with pytest.raises(ValueError, match="seed"):
-        plain.load_state_dict({"seed": 1, "epoch": 0, "position": 0})
+    images, targets = load_batch(ds, [0, 1], np.random.default_rng(0), flip_prob=0.0)
+    assert [im.dtype for im in images] == [np.uint8, np.uint8] and images[0].shape == (32, 32, 3)
+    np.testing.assert_array_equal(images[1], ds[1][0])
+    assert set(targets[0]) == {"boxes", "labels", "masks"}
+    flipped, flipped_targets = load_batch(ds, [0, 1], np.random.default_rng(0), flip_prob=1.0)
+    np.testing.assert_array_equal(flipped[0], images[0][:, ::-1])
+    np.testing.assert_array_equal(flipped_targets[0]["masks"], targets[0]["masks"][..., ::-1])
+    # one draw per image, in order: the same generator state gives the same flips
+    draws = np.random.default_rng(3).random(6) < 0.5
+    got, _ = load_batch(ds, range(6), np.random.default_rng(3), flip_prob=0.5)
+    for k in range(6):
+        np.testing.assert_array_equal(got[k], ds[k][0][:, ::-1] if draws[k] else ds[k][0])

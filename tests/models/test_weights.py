@@ -121,3 +121,33 @@ def test_conversion_without_torch_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_torch)
     with pytest.raises(ImportError, match="PyTorch"):
         convert_torch_to_npz(str(tmp_path / "x.pth"), str(tmp_path / "x.npz"))
+
+
+# -- unreadable files: every error names the file, nothing is loaded ----------------------
+def _truncated(tmp_path):
+    path = str(tmp_path / "w.npz")
+    save_weights(maskrcnn_shapes(), path)
+    data = open(path, "rb").read()
+    bad = tmp_path / "truncated.npz"
+    bad.write_bytes(data[: len(data) // 2])
+    return str(bad)
+
+
+@pytest.mark.parametrize("make, message", [
+    (_truncated, "is not a readable .npz weights file"),
+    (lambda tmp: (tmp / "garbage.npz").write_bytes(b"not a zip") and str(tmp / "garbage.npz"),
+     "is not a readable .npz weights file"),
+    (lambda tmp: np.savez(str(tmp / "obj.npz"), w=np.array([{"a": 1}], dtype=object)) or str(tmp / "obj.npz"),
+     r"entry 'w' is an object \(pickled\) array"),
+])
+def test_unreadable_weights_files_name_the_file(tmp_path, make, message):
+    path = make(tmp_path)
+    model = maskrcnn_shapes(seed=0)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=message) as err:
+        load_weights(model, path)
+    assert path in str(err.value)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+    with pytest.raises(FileNotFoundError, match="weights file not found: .*missing.npz"):
+        load_weights(model, str(tmp_path / "missing.npz"))

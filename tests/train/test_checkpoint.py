@@ -59,3 +59,15 @@ def test_object_arrays_are_refused(tmp_path):
     np.savez(path, **{"meta/format": np.array(ckpt.FORMAT), "x": np.array([{"a": 1}], dtype=object)})
     with pytest.raises(ValueError, match="not a readable"):
         ckpt.load_checkpoint(path)
+
+
+def test_truncated_checkpoint_names_the_file(tmp_path):
+    path = str(tmp_path / "c.npz")
+    ckpt.save_checkpoint(path, _state(), {}, 3, {"seed": 1})
+    assert ckpt.load_checkpoint_config(path) == {"seed": 1}
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 2])
+    for reader in (ckpt.load_checkpoint, ckpt.load_checkpoint_config):
+        with pytest.raises(ValueError, match="not a readable .npz checkpoint") as err:
+            reader(path)
+        assert path in str(err.value)

@@ -9,9 +9,12 @@ from minimrcnn.cli import main
 def test_quick_training_run_learns(tmp_path):
     out = str(tmp_path / "run")
     assert main(["train", "--quick", "--seed", "0", "--out", out, "--no-progress"]) == 0
-    for name in ("model.npz", "checkpoint.npz", "metrics.jsonl", "curves.png", "predictions.png", "summary.json"):
+    for name in ("model.npz", "checkpoint.npz", "metrics.jsonl", "curves.png", "predictions.png", "summary.json",
+                 "README.txt"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
     records = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    # the default run evaluates 3 times along the way (every 300 // 4 = 75 iterations), then at the end
+    assert [r["iter"] for r in records if "eval" in r] == [75, 150, 225, 300]
     losses = [r["loss"] for r in records if "loss" in r]
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
     assert last < 0.5 * first, (first, last)

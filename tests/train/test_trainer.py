@@ -1,13 +1,18 @@
-"""Trainer: determinism, exact resume, non-finite losses. Small batches keep it fast."""
+"""Trainer: determinism, exact resume, extension, signals, divergence. Small batches keep it fast."""
 
 import json
+import os
+import re
+import signal
 
 import numpy as np
 import pytest
 
 from minimrcnn.train.checkpoint import load_checkpoint
 from minimrcnn.train.config import TrainConfig
-from minimrcnn.train.trainer import NonFiniteLossError, Trainer
+from minimrcnn.train.diverge import LossWatch
+from minimrcnn.train.evaluate import Subset
+from minimrcnn.train.trainer import NonFiniteLossError, Trainer, TrainingDiverged, TrainingInterrupted
 
 
 def _config(**overrides):
@@ -87,3 +92,121 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path):
     trainer.model.parameters()[0].data[...] = np.inf
     with pytest.raises(NonFiniteLossError, match="is not finite"):
         trainer.save()
+
+
+def test_trainer_writes_nothing_before_it_runs(tmp_path):
+    Trainer(_config(), str(tmp_path / "run"), progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("seed", -1, "seed must be an integer >= 0, got -1"),
+    ("eval_every", -1, "eval_every must be an integer >= 0"),
+    ("iters", 0, "iters must be an integer >= 1"),
+    ("checkpoint_every", 0, "checkpoint_every must be an integer >= 1"),
+    ("flip_prob", 1.5, "flip_prob must be a probability in [0, 1]"),
+    ("clip_grad_norm", -1.0, "clip_grad_norm must be a number >= 0"),
+    ("milestones", (0.9, 0.5), "milestones must be increasing fractions"),
+])
+def test_out_of_range_settings_are_refused_by_name(tmp_path, field, value, expected):
+    with pytest.raises(ValueError, match=re.escape(f"TrainConfig.{expected}")):
+        Trainer(_config(**{field: value}), str(tmp_path), progress=False)
+
+
+def test_resume_refuses_another_iters_because_milestones_are_fractions(tmp_path):
+    trainer = Trainer(_config(iters=4), str(tmp_path), progress=False)
+    trainer.save()
+    other = Trainer(_config(iters=8), str(tmp_path), progress=False)
+    with pytest.raises(ValueError, match=r"iters: checkpoint 4 vs now 8 \(the learning-rate milestones are "
+                                         r"fractions of iters, at iterations \[3, 4\]"):
+        other.resume()
+    with pytest.raises(ValueError, match="is at iteration 0 of 4, not finished"):
+        other.resume(extend=True)
+
+
+def test_extend_keeps_the_finished_runs_milestones_in_iterations(tmp_path):
+    finished = Trainer(_config(iters=4), str(tmp_path), progress=False)
+    finished.run()
+    longer = Trainer(_config(iters=6), str(tmp_path), progress=False)
+    longer.resume(extend=True)
+    assert longer.config.absolute_milestones == (3, 4) and longer.scheduler.milestones == [3, 4]
+    assert longer.config.milestone_iters() == [3, 4]          # not [4, 5] = round([0.75, 0.9] * 6)
+    longer.run()
+    assert load_checkpoint(longer.checkpoint_path)["config"]["absolute_milestones"] == [3, 4]
+    iters = [r["iter"] for r in map(json.loads, open(longer.metrics_path)) if "loss" in r]
+    assert iters == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValueError, match="iters must exceed the finished run's 6"):
+        Trainer(_config(iters=6), str(tmp_path), progress=False).resume(extend=True)
+
+
+def test_resuming_a_finished_run_redoes_only_its_final_evaluation(tmp_path):
+    trainer = Trainer(_config(iters=2), str(tmp_path), progress=False)
+    trainer.run()
+    trainer.log({"iter": 2, "eval": {"bbox": {}, "segm": {}}})          # the final evaluation
+    again = Trainer(_config(iters=2), str(tmp_path), progress=False)
+    again.resume()
+    assert [("eval" in r, r["iter"]) for r in map(json.loads, open(again.metrics_path))] == [(False, 1), (False, 2)]
+
+
+def test_resume_keeps_each_logged_iteration_once(tmp_path):
+    trainer = Trainer(_config(iters=4, checkpoint_every=2), str(tmp_path), progress=False)
+    real_step = trainer.train_step
+
+    def crash_at_three():
+        if trainer.iteration == 3:
+            raise RuntimeError("simulated crash after iteration 3 was logged")
+        return real_step()
+
+    trainer.train_step = crash_at_three
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        trainer.run()                                   # logged 1, 2, 3; checkpoint at 2
+    resumed = Trainer(_config(iters=4, checkpoint_every=2), str(tmp_path), progress=False)
+    resumed.resume()
+    resumed.run()
+    iters = [json.loads(line)["iter"] for line in open(resumed.metrics_path)]
+    assert iters == [1, 2, 3, 4]
+
+
+def test_sigterm_finishes_the_step_and_checkpoints(tmp_path):
+    trainer = Trainer(_config(iters=4), str(tmp_path), progress=False)
+
+    def terminate_during_step_two(iteration, losses, seconds):
+        if iteration == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(TrainingInterrupted, match="SIGTERM received: stopped after iteration 2"):
+        trainer.run(on_step=terminate_during_step_two)
+    saved = load_checkpoint(trainer.checkpoint_path)
+    assert saved["iteration"] == 2
+    for name, param in trainer.model.named_parameters():
+        np.testing.assert_array_equal(saved["model"][name], param.data)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL   # the handler is gone after run
+
+
+# -- divergence ----------------------------------------------------------------------------
+def test_a_loss_jumping_by_orders_of_magnitude_stops_the_run():
+    watch = LossWatch()
+    for t in range(6):
+        watch.check({"loss_mask": 0.5}, t, "ck.npz")
+    with pytest.raises(TrainingDiverged, match=r"loss_mask jumped to 800 at iteration 6.*lower --lr"):
+        watch.check({"loss_mask": 800.0}, 6, "ck.npz")
+    with pytest.raises(NonFiniteLossError, match=r"loss_box_reg is inf at iteration 7.*--clip-grad-norm"):
+        watch.check({"loss_box_reg": float("inf")}, 7, "ck.npz")
+
+
+def test_weights_past_the_bound_stop_the_run(tmp_path):
+    trainer = Trainer(_config(), str(tmp_path), progress=False)
+    trainer.model.parameters()[0].data[0] = 1e6
+    with pytest.raises(TrainingDiverged, match=r"parameter \S+ reached \|w\| = 1e\+06 after iteration 0.*lower --lr"):
+        trainer.train_step()
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # the message replaces numpy's warnings
+def test_evaluation_meeting_non_finite_outputs_says_the_model_diverged(tmp_path):
+    from minimrcnn.train.evaluate import predict_dataset
+
+    trainer = Trainer(_config(), str(tmp_path), progress=False)
+    for p in trainer.model.roi_heads.parameters():
+        p.data[...] = np.inf
+    with pytest.raises(TrainingDiverged, match="evaluation met non-finite .* diverged. Try a lower --lr"):
+        predict_dataset(trainer.model, Subset(trainer.val_dataset, 1))
