@@ -60,9 +60,9 @@ def kernel_cache_is_cold(roots=None) -> bool:
     Numba writes its cache beside each module (``__pycache__``) or under ``NUMBA_CACHE_DIR``;
     ``roots`` replaces those places (for tests).
     """
-    from minimrcnn import config
+    from minimrcnn import runtime
 
-    if config.jit_disabled():
+    if runtime.jit_disabled():
         return False
     if roots is None:
         roots = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]

@@ -65,9 +65,9 @@ def test_out_dir_checks(tmp_path):
 
 def test_cold_cache_probe(tmp_path, monkeypatch):
     monkeypatch.delenv("NUMBA_DISABLE_JIT", raising=False)
-    from minimrcnn import config
+    from minimrcnn import runtime
 
-    if config.jit_disabled():
+    if runtime.jit_disabled():
         pytest.skip("JIT disabled: nothing is compiled")
     assert kernel_cache_is_cold([str(tmp_path)])
     (tmp_path / "__pycache__").mkdir()
