@@ -73,3 +73,4 @@ class Context:
     torch: object = None
     torchvision: object = None
     quick: bool = False     # fewer repeats and smaller cases, for CI smoke runs
+    weights: str | None = None   # trained shapes model.npz for bench_trained (None: its default)
