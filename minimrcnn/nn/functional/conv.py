@@ -358,9 +358,7 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
         dbias = np.zeros(C_out, x.dtype) if cache.has_bias else None
         return (np.zeros_like(x) if need_input_grad else None), np.zeros_like(weight), dbias
     if cache.shifted is not None:
-        dx, dweight = conv_shifted.backward(dout, weight, cache.shifted, need_input_grad)
-        dbias = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
-        return dx, dweight, dbias
+        return conv_shifted.backward(dout, weight, cache.shifted, need_input_grad, cache.has_bias)
     kernel_size = (kH, kW)
     dout_matrix = channel_major(dout)                                   # [C_out, N*J]
     cols = cache.cols                                                   # [Q, N*J]

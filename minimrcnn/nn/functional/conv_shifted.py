@@ -214,8 +214,9 @@ def forward(x, weight, bias, padding):
     return out, ShiftedCache(stacked, geo)
 
 
-def backward(dout, weight, cache: ShiftedCache, need_input_grad: bool):
-    """dout float[N, C_out, H, W] -> (dx float[N, C_in, H, W] or None, dweight like weight)."""
+def backward(dout, weight, cache: ShiftedCache, need_input_grad: bool, need_bias_grad: bool):
+    """dout float[N, C_out, H, W] -> (dx float[N, C_in, H, W] or None, dweight like weight,
+    dbias float[C_out] or None)."""
     stacked, geo = cache.stacked, cache.geo
     C_out, C_in, kH, kW = weight.shape
     dstacked = stack_shifted(np.ascontiguousarray(dout), kW, geo.pH, geo.pW)    # [kW, C_out, U]
@@ -226,10 +227,11 @@ def backward(dout, weight, cache: ShiftedCache, need_input_grad: bool):
     for i in range(kH):
         # [C_out, E] @ [E, kW*C_in]: the sum over every image and position is the GEMM's
         np.matmul(dout_grid, matrix[:, i * geo.Wg:i * geo.Wg + geo.E].T, out=drows[i])
-    dweight = drows.reshape(kH, C_out, kW, C_in).transpose(1, 3, 0, 2)           # [C_out, C_in, kH, kW]
+    dweight = np.ascontiguousarray(drows.reshape(kH, C_out, kW, C_in).transpose(1, 3, 0, 2))  # [C_out, C_in, kH, kW]
+    dbias = dout_grid.sum(axis=1) if need_bias_grad else None        # the zeros off the image add nothing
     if not need_input_grad:
-        return None, np.ascontiguousarray(dweight)
+        return None, dweight, dbias
     # the adjoint: flip the kernel, swap C_in and C_out -> weight float[C_in, C_out, kH, kW]
     flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
     dx = crop_grid(shifted_gemms(dstacked, flipped, geo), geo)
-    return dx, np.ascontiguousarray(dweight)
+    return dx, dweight, dbias
