@@ -82,12 +82,12 @@ def test_stack_and_crop_kernels_equal_twins(x_shape, kW, padding, dtype):
     conv_shifted._stack_shifted_kernel(stacked, x, *padding)
     twin = conv_shifted.stack_shifted_reference(x, kW, *padding)
     np.testing.assert_array_equal(stacked, twin)
-    grid = _rand(rng, (4, geo.E), dtype)
+    rows_product = _rand(rng, (2 * padding[0] + 1, 4, geo.U), dtype)        # [kH, C, U]
     bias = _rand(rng, 4, dtype)
     for b in (bias, None):
         with reference_kernels():
-            expected = conv_shifted.crop_grid(grid, geo, b)
-        np.testing.assert_array_equal(conv_shifted.crop_grid(grid, geo, b), expected)
+            expected = conv_shifted.crop_grid(rows_product, geo, b)
+        np.testing.assert_array_equal(conv_shifted.crop_grid(rows_product, geo, b), expected)
 
 
 def test_stacked_buffer_layout_on_a_known_image():

@@ -362,8 +362,10 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
     kernel_size = (kH, kW)
     dout_matrix = channel_major(dout)                                   # [C_out, N*J]
     cols = cache.cols                                                   # [Q, N*J]
-    # dweight = dout_matrix @ cols.T : [C_out, N*J] @ [N*J, Q], summed over the batch by the GEMM
-    dweight = (dout_matrix @ cols.T).reshape(weight.shape)
+    # dweight = (cols @ dout_matrix.T).T : [Q, N*J] @ [N*J, C_out], summed over the batch by the
+    # GEMM. Not dout_matrix @ cols.T: OpenBLAS with 2 threads is 50x slower in that orientation
+    # when N*J is long and C_out, Q are short (see conv_shifted.backward).
+    dweight = np.ascontiguousarray((cols @ dout_matrix.T).T).reshape(weight.shape)
     dbias = dout_matrix.sum(axis=1) if cache.has_bias else None
     if not need_input_grad:
         return None, dweight, dbias
