@@ -13,6 +13,7 @@ torch is importable) and time, in the same process and interleaved round by roun
 
     python benchmarks/run.py trained --weights lessons/assets/shapes_model.npz
     python benchmarks/bench_trained.py --weights PATH      # this suite alone
+    python benchmarks/bench_trained.py --weights PATH --peak-rss   # VmHWM of 3 steps + inference
 
 The weights file is made by (about 10 minutes on 2 cores):
 
@@ -191,6 +192,22 @@ def run(ctx) -> list:
     return rows
 
 
+def peak_rss_worker(weights: str) -> None:
+    """Peak RSS of this (fresh) process after 3 trained-weights steps and one inference,
+    with keep_freed_memory() as the minimrcnn command sets it."""
+    from bench_model import _peak_rss_kb
+    from minimrcnn import config
+    config.keep_freed_memory()
+    samples = shapes_batch(4)
+    images, targets = [s[0] for s in samples], [s[1] for s in samples]
+    ours, _ = load_models(weights, None, None)
+    step = our_step(ours.train(), images, targets)
+    for _ in range(3):
+        step()
+    ours.eval()(images)
+    print(f"peak RSS {_peak_rss_kb() / 1024:.0f} MB (3 trained-weights training steps + 1 inference, batch 4)")
+
+
 if __name__ == "__main__":
     import argparse
     import run as harness
@@ -199,7 +216,10 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--peak-rss", action="store_true", help="only print this process's peak RSS")
     args = parser.parse_args()
+    if args.peak_rss:
+        sys.exit(peak_rss_worker(args.weights))
     argv = ["trained", "--weights", args.weights] + [f for f, on in (("--quick", args.quick),
                                                         ("--markdown", args.markdown), ("--no-torch", args.no_torch)) if on]
     sys.exit(harness.main(argv))
