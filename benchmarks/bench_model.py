@@ -165,9 +165,9 @@ def step_in_fresh_process(keep_freed: bool, repeats: int) -> dict | None:
 
 
 def _step_worker(mode: str, repeats: int) -> None:
-    from minimrcnn import runtime as config
+    from minimrcnn import runtime
     from minimrcnn.models import maskrcnn_shapes
-    applied = config.keep_freed_memory() if mode == "keep" else False
+    applied = runtime.keep_freed_memory() if mode == "keep" else False
     samples = shapes_batch(4)
     model = maskrcnn_shapes().train()
     step = ours_train_step(model, [s[0] for s in samples], [s[1] for s in samples])

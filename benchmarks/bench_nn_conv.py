@@ -11,6 +11,7 @@ time) and with a warm cache (what a user sees on every later start).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -48,12 +49,12 @@ def _pair_rows(ctx, name, shape, flops, ours_fwd, ours_fwdbwd, torch_fns, twin_f
     return rows
 
 
-def _conv_case(ctx, name, x_shape, w_shape, stride, padding, repeats, transpose=False):
+def _conv_case(ctx, name, x_shape, w_shape, stride, padding, repeats, transpose=False, algorithm="auto"):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape, dtype=np.float32)
     w = (rng.standard_normal(w_shape, dtype=np.float32) * 0.1)
     forward, backward = (conv_transpose2d_forward, conv_transpose2d_backward) if transpose else (
-        conv2d_forward, conv2d_backward)
+        functools.partial(conv2d_forward, algorithm=algorithm), conv2d_backward)
     out, _ = forward(x, w, None, stride, padding)
     dout = rng.standard_normal(out.shape, dtype=np.float32)
     if transpose:   # every input pixel meets every weight once
@@ -178,7 +179,11 @@ def _startup_rows():
 def run(ctx: Context) -> list[Row]:
     repeats = 3 if ctx.quick else 10
     rows = []
-    rows += _conv_case(ctx, "conv2d 3x3 64->64", (4, 64, 32, 32), (64, 64, 3, 3), 1, 1, repeats)
+    # 3x3 pad 1 runs the shifted GEMMs (conv_shifted.py); the "im2col" rows force the
+    # reference path on the same shapes. [128,64,14,14] is the mask head at 128 positive RoIs.
+    for shape in ((4, 64, 32, 32), (128, 64, 14, 14)):
+        rows += _conv_case(ctx, "conv2d 3x3 64->64", shape, (64, 64, 3, 3), 1, 1, repeats)
+        rows += _conv_case(ctx, "conv2d 3x3 64->64 im2col", shape, (64, 64, 3, 3), 1, 1, repeats, algorithm="im2col")
     rows += _conv_case(ctx, "conv2d 7x7 s2 p3 3->64", (4, 3, 128, 128), (64, 3, 7, 7), 2, 3, repeats)
     rows += _conv_case(ctx, "conv2d 1x1 256->64", (2, 256, 50, 68), (64, 256, 1, 1), 1, 0, repeats)
     rows += _conv_case(ctx, "conv_transpose2d 2x2 s2 64->64", (64, 64, 14, 14), (64, 64, 2, 2), 2, 0, repeats,

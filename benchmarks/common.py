@@ -56,14 +56,15 @@ def numpy_matmul_gflops(n: int = 1024, repeats: int = 10) -> float:
 
 
 def try_import_torch():
-    """(torch, torchvision) or (None, None). Uses the machine's cores, like NumPy."""
+    """(torch, torchvision) or (None, None). Uses the machine's cores, like NumPy, or
+    OMP_NUM_THREADS of them when set (e.g. 1 for a single-core comparison)."""
     try:
         import torch  # noqa: F401
         import torchvision  # noqa: F401
     except Exception:
         return None, None
     import os
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or os.cpu_count() or 1)
     return torch, torchvision
 
 
@@ -73,3 +74,4 @@ class Context:
     torch: object = None
     torchvision: object = None
     quick: bool = False     # fewer repeats and smaller cases, for CI smoke runs
+    weights: str | None = None   # trained shapes model.npz for bench_trained (None: its default)

@@ -4,6 +4,7 @@
     python benchmarks/run.py nn ops     # only some suites
     python benchmarks/run.py --quick    # a fast smoke run (fewer repeats)
     python benchmarks/run.py --markdown # the table as Markdown, for docs/benchmarks.md
+    python benchmarks/run.py trained --weights PATH   # trained-weights rows from PATH
 
 Each suite is a module ``benchmarks/bench_<name>.py`` with ``run(ctx) -> list[Row]``.
 Ratios are measured in this same process: "x matmul" is the row's GFLOP/s over NumPy's
@@ -31,7 +32,7 @@ from common import Context, numpy_matmul_gflops, try_import_torch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Suites in pipeline order; any other bench_*.py found is appended.
-ORDER = ["nn_conv", "nn_norm", "ops_boxes", "ops_roi", "model", "train"]
+ORDER = ["nn_conv", "nn_norm", "ops_boxes", "ops_roi", "model", "trained", "train"]
 
 
 def discover_suites() -> list[str]:
@@ -73,9 +74,12 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--no-torch", action="store_true", help="skip torch references even if installed")
+    parser.add_argument("--weights", default=None,
+                        help="trained shapes model.npz for the 'trained' suite (default lessons/assets/shapes_model.npz)")
     args = parser.parse_args(argv)
     torch, torchvision = (None, None) if args.no_torch else try_import_torch()
-    ctx = Context(matmul_gflops=numpy_matmul_gflops(), torch=torch, torchvision=torchvision, quick=args.quick)
+    ctx = Context(matmul_gflops=numpy_matmul_gflops(), torch=torch, torchvision=torchvision, quick=args.quick,
+                  weights=args.weights)
     print(f"# {machine_line()}")
     print(f"# NumPy float32 matmul 1024^3: {ctx.matmul_gflops:.1f} GFLOP/s; "
           f"torch: {'%s / torchvision %s' % (torch.__version__, torchvision.__version__) if torch else 'not installed'}")

@@ -1,7 +1,11 @@
 """Layer classes: hold Parameters, call the functional forward/backward pairs.
 
 Each ``forward(x) -> (out, cache)``; each ``backward(dout, cache) -> dx`` adds its
-parameter gradients with ``+=`` (see module.py for why). Initialisations are
+parameter gradients with ``+=`` (see module.py for why). In eval mode (``.eval()``,
+``training`` False) forward returns ``(out, None)``: inference drops what only the
+backward needs (a conv's unfolded or stacked input is several times its input) as soon
+as the output exists, so it is freed and reused at once; backward then raises.
+BatchNorm2d is the exception: its eval-mode backward (fixed statistics) is supported. Initialisations are
 torch's defaults, drawn from the ``rng`` passed in (``np.random.default_rng(0)`` when
 none is given, so a layer built alone is still deterministic).
 """
@@ -21,6 +25,17 @@ def _pair(v) -> tuple[int, int]:
 
 def _rng(rng):
     return np.random.default_rng(0) if rng is None else rng
+
+
+def _keep(module: Module, out, cache):
+    """(out, cache) in training mode, (out, None) in eval mode."""
+    return out, (cache if module.training else None)
+
+
+def _check_cache(module: Module, cache) -> None:
+    if cache is None:
+        raise ValueError(f"{type(module).__name__}.backward: cache is None because forward ran in eval mode "
+                         f"(training=False), which keeps no cache; call .train() before the forward pass")
 
 
 def _accumulate(param: Parameter | None, grad) -> None:
@@ -47,9 +62,10 @@ class Conv2d(Module):
 
     def forward(self, x):
         bias = None if self.bias is None else self.bias.data
-        return F.conv2d_forward(x, self.weight.data, bias, self.stride, self.padding, self.dilation)
+        return _keep(self, *F.conv2d_forward(x, self.weight.data, bias, self.stride, self.padding, self.dilation))
 
     def backward(self, dout, cache):
+        _check_cache(self, cache)
         dx, dw, db = F.conv2d_backward(dout, cache, need_input_grad=self.needs_input_grad)
         _accumulate(self.weight, dw)
         _accumulate(self.bias, db)
@@ -76,9 +92,10 @@ class ConvTranspose2d(Module):
 
     def forward(self, x):
         bias = None if self.bias is None else self.bias.data
-        return F.conv_transpose2d_forward(x, self.weight.data, bias, self.stride, self.padding)
+        return _keep(self, *F.conv_transpose2d_forward(x, self.weight.data, bias, self.stride, self.padding))
 
     def backward(self, dout, cache):
+        _check_cache(self, cache)
         dx, dw, db = F.conv_transpose2d_backward(dout, cache)
         _accumulate(self.weight, dw)
         _accumulate(self.bias, db)
@@ -100,9 +117,10 @@ class Linear(Module):
 
     def forward(self, x):
         bias = None if self.bias is None else self.bias.data
-        return F.linear_forward(x, self.weight.data, bias)
+        return _keep(self, *F.linear_forward(x, self.weight.data, bias))
 
     def backward(self, dout, cache):
+        _check_cache(self, cache)
         dx, dw, db = F.linear_backward(dout, cache)
         _accumulate(self.weight, dw)
         _accumulate(self.bias, db)
@@ -114,9 +132,10 @@ class Linear(Module):
 
 class ReLU(Module):
     def forward(self, x):
-        return F.relu_forward(x)
+        return _keep(self, *F.relu_forward(x))
 
     def backward(self, dout, cache):
+        _check_cache(self, cache)
         return F.relu_backward(dout, cache)
 
 
@@ -126,9 +145,10 @@ class MaxPool2d(Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x):
-        return F.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        return _keep(self, *F.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding))
 
     def backward(self, dout, cache):
+        _check_cache(self, cache)
         return F.max_pool2d_backward(dout, cache)
 
     def extra_repr(self):
@@ -147,9 +167,10 @@ class GroupNorm(Module):
         self.bias = Parameter(np.zeros(num_channels, np.float32))
 
     def forward(self, x):
-        return F.group_norm_forward(x, self.num_groups, self.weight.data, self.bias.data, self.eps)
+        return _keep(self, *F.group_norm_forward(x, self.num_groups, self.weight.data, self.bias.data, self.eps))
 
     def backward(self, dout, cache):
+        _check_cache(self, cache)
         dx, dw, db = F.group_norm_backward(dout, cache)
         _accumulate(self.weight, dw)
         _accumulate(self.bias, db)
@@ -175,9 +196,11 @@ class FrozenBatchNorm2d(Module):
         self.register_buffer("running_var", np.ones(num_features, np.float32))
 
     def forward(self, x):
-        return F.frozen_batch_norm_forward(x, self.weight, self.bias, self.running_mean, self.running_var, self.eps)
+        return _keep(self, *F.frozen_batch_norm_forward(x, self.weight, self.bias, self.running_mean,
+                                                         self.running_var, self.eps))
 
     def backward(self, dout, cache):
+        _check_cache(self, cache)
         return F.frozen_batch_norm_backward(dout, cache)
 
     def extra_repr(self):
@@ -205,7 +228,7 @@ class BatchNorm2d(Module):
             self._set_buffer("running_mean", cache.new_running_mean)
             self._set_buffer("running_var", cache.new_running_var)
             self._set_buffer("num_batches_tracked", np.array(self.num_batches_tracked + 1, dtype=np.int64))
-        return out, cache
+        return out, cache   # kept in eval mode too: its eval-mode backward is a tested use (fixed statistics)
 
     def backward(self, dout, cache):
         dx, dw, db = F.batch_norm_backward(dout, cache)

@@ -209,3 +209,19 @@ def test_conv2d_and_max_pool2d_with_jit_disabled():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_conv_layers_keep_no_cache_in_eval_mode():
+    # Inference drops what only the backward needs; a backward after an eval-mode forward
+    # says why it cannot run instead of failing inside the op.
+    from minimrcnn.nn import Conv2d, ConvTranspose2d
+    x = np.random.default_rng(7).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    for layer in (Conv2d(3, 4, 3, padding=1), ConvTranspose2d(3, 4, 2, stride=2)):
+        out_train, cache = layer.forward(x)
+        assert cache is not None
+        layer.eval()
+        out_eval, no_cache = layer.forward(x)
+        assert no_cache is None
+        np.testing.assert_array_equal(out_eval, out_train)
+        with pytest.raises(ValueError, match="forward ran in eval mode"):
+            layer.backward(np.ones_like(out_eval), no_cache)

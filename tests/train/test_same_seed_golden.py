@@ -16,11 +16,11 @@ from minimrcnn.train.config import TrainConfig
 from minimrcnn.train.trainer import Trainer
 
 RECORDED_LOSSES = [
-    {"loss_classifier": "0x1.49eecc0000000p+0", "loss_box_reg": "0x1.3e66660000000p-4", "loss_mask": "0x1.176f1a0000000p+2", "loss_objectness": "0x1.612c400000000p-1", "loss_rpn_box_reg": "0x1.3661dc0000000p-8"},
-    {"loss_classifier": "0x1.4ad44a0000000p+0", "loss_box_reg": "0x1.7fb8ec0000000p-4", "loss_mask": "0x1.9212180000000p+1", "loss_objectness": "0x1.617a780000000p-1", "loss_rpn_box_reg": "0x1.0950f40000000p-7"},
-    {"loss_classifier": "0x1.91124a0000000p-1", "loss_box_reg": "0x1.c376be0000000p-6", "loss_mask": "0x1.14e3fa0000000p-1", "loss_objectness": "0x1.62ced40000000p-1", "loss_rpn_box_reg": "0x1.c3c52c0000000p-9"},
+    {"loss_classifier": "0x1.49eecc0000000p+0", "loss_box_reg": "0x1.3e666a0000000p-4", "loss_mask": "0x1.176f1a0000000p+2", "loss_objectness": "0x1.612c400000000p-1", "loss_rpn_box_reg": "0x1.3661da0000000p-8"},
+    {"loss_classifier": "0x1.4ad44a0000000p+0", "loss_box_reg": "0x1.7fb8ec0000000p-4", "loss_mask": "0x1.92121a0000000p+1", "loss_objectness": "0x1.617a780000000p-1", "loss_rpn_box_reg": "0x1.0950f60000000p-7"},
+    {"loss_classifier": "0x1.91124c0000000p-1", "loss_box_reg": "0x1.c376b60000000p-6", "loss_mask": "0x1.14e3fa0000000p-1", "loss_objectness": "0x1.62ced40000000p-1", "loss_rpn_box_reg": "0x1.c3c52c0000000p-9"},
 ]
-RECORDED_WEIGHTS_SHA256 = "67d10cba6a0a7af78eac55694feaa75f2a8266c023053416e591ae2c386a3893"
+RECORDED_WEIGHTS_SHA256 = "02a46deebe8f617504c6c5ec67b0a0782385b10f800ba23d049adbebefd5ea8b"
 
 
 def _weights_sha256(model) -> str:

@@ -12,7 +12,7 @@ one matrix product over the batch:
 then a transpose to [N, C_out, Ho, Wo]. One large GEMM instead of N small ones matters
 in the mask head, which convolves hundreds of 14x14 RoIs: BLAS reaches its throughput
 only on large products, and NumPy's stacked ``matmul`` does not call BLAS per image.
-The kernel writes cols as [K, N, Ho*Wo] memory seen through an [N, K, Ho*Wo] view, so
+The kernel writes cols as [Q, N, Ho*Wo] memory seen through an [N, Q, Ho*Wo] view, so
 the per-image picture (``cols[n]``) and the batched GEMM share one buffer. The backward
 is two more products of the same matrices:
 
@@ -27,8 +27,13 @@ Example: H=32, k=3, pad=1, stride=1 -> 32; H=128, k=7, pad=3, stride=2 -> 64.
 A 1x1 convolution with stride 1 and no padding needs no im2col: ``x[n]`` viewed as
 [C_in, H*W] already is ``cols[n]``.
 
+Stride-1 'same' convolutions (every 3x3 pad 1 conv in Mask R-CNN) take another road by
+default: conv_shifted.py, kH GEMMs on shifted views of one padded buffer, with no
+kH*kW-fold copy (docs/convolution.md). The im2col path here stays their reference.
+
 Shape shorthand: N images, C_in / C_out channels, H, W input size, Ho, Wo output
-size, kH, kW kernel size, K = C_in*kH*kW rows of the unfolded matrix, P = Ho*Wo.
+size, kH, kW kernel size, Q = C_in*kH*kW rows of the unfolded matrix, J = Ho*Wo
+output pixels per image.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from minimrcnn.nn.functional import conv_shifted
 from minimrcnn.runtime import reference_kernels_enabled
 from minimrcnn.nn.functional._checks import check_array as _check_array
 from minimrcnn.nn.functional._checks import check_conv_inputs
@@ -133,13 +139,13 @@ def _valid_range(out_len, in_len, kernel_offset, stride, padding):
 
 @numba.njit(cache=True, parallel=True)
 def _im2col_kernel(cols, x, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
-    """im2col into cols float[K, N, P] (the GEMM layout), padding as explicit zeros.
+    """im2col into cols float[Q, N, J] (the GEMM layout), padding as explicit zeros.
 
-    Differs from the twin: writes the transposed layout [K, N, P] (the twin returns
-    [N, K, P]); no padded copy of x; each output row is split into padding / inside /
+    Differs from the twin: writes the transposed layout [Q, N, J] (the twin returns
+    [N, Q, J]); no padded copy of x; each output row is split into padding / inside /
     padding spans up front, so the copy loop has no branch; parallel over (image,
     channel), which owns rows c*kH*kW .. of column block n. Every write run is a
-    contiguous stretch of P values.
+    contiguous stretch of J values.
     """
     N, C, H, W = x.shape
     for nc in numba.prange(N * C):
@@ -170,7 +176,7 @@ def _im2col_kernel(cols, x, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
 
 @numba.njit(cache=True, parallel=True)
 def _col2im_kernel(dx, cols, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
-    """col2im from cols float[K, N, P]: add every entry into the zero-initialised dx it came from.
+    """col2im from cols float[Q, N, J]: add every entry into the zero-initialised dx it came from.
 
     Entries that came from padding are skipped (same spans as _im2col_kernel).
     Parallel over (image, channel) planes: all rows of cols that scatter into one
@@ -197,8 +203,8 @@ def _col2im_kernel(dx, cols, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
 def im2col(x, kernel_size, stride, padding, dilation, out_size):
     """Dispatch im2col to the twin or the kernel. x float[N, C, H, W] contiguous.
 
-    Returns cols float[N, K, P]. From the kernel it is a view of a contiguous
-    [K, N, P] buffer, so ``gemm_columns(cols)`` is free.
+    Returns cols float[N, Q, J]. From the kernel it is a view of a contiguous
+    [Q, N, J] buffer, so ``gemm_columns(cols)`` is free.
     """
     if reference_kernels_enabled():
         return im2col_reference(x, kernel_size, stride, padding, dilation, out_size)
@@ -209,19 +215,19 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size):
 
 
 def gemm_columns(cols):
-    """cols float[N, K, P] -> the GEMM operand float[K, N*P] (no copy for im2col's output)."""
-    N, K, P = cols.shape
-    return np.ascontiguousarray(cols.transpose(1, 0, 2)).reshape(K, N * P)
+    """cols float[N, Q, J] -> the GEMM operand float[Q, N*J] (no copy for im2col's output)."""
+    N, Q, J = cols.shape
+    return np.ascontiguousarray(cols.transpose(1, 0, 2)).reshape(Q, N * J)
 
 
 def batch_major(matrix, N, spatial):
-    """float[C, N*P] (a GEMM result) -> contiguous float[N, C, *spatial]."""
+    """float[C, N*J] (a GEMM result) -> contiguous float[N, C, *spatial]."""
     C = matrix.shape[0]
     return np.ascontiguousarray(matrix.reshape(C, N, *spatial).swapaxes(0, 1))
 
 
 def channel_major(x):
-    """float[N, C, *spatial] -> float[C, N*P]: the batch as GEMM columns (free when N == 1)."""
+    """float[N, C, *spatial] -> float[C, N*J]: the batch as GEMM columns (free when N == 1)."""
     N, C = x.shape[:2]
     return np.ascontiguousarray(x.reshape(N, C, -1).swapaxes(0, 1)).reshape(C, -1)
 
@@ -231,7 +237,7 @@ def col2im(cols, in_shape, kernel_size, stride, padding, dilation, out_size):
     if reference_kernels_enabled():
         return col2im_reference(cols, in_shape, kernel_size, stride, padding, dilation, out_size)
     dx = np.zeros(in_shape, dtype=cols.dtype)
-    cols_knp = np.ascontiguousarray(cols.transpose(1, 0, 2))   # free for views of a [K, N, P] buffer
+    cols_knp = np.ascontiguousarray(cols.transpose(1, 0, 2))   # free for views of a [Q, N, J] buffer
     return _col2im_kernel(dx, cols_knp, *kernel_size, *stride, *padding, *dilation, *out_size)
 
 
@@ -241,10 +247,10 @@ def col2im(cols, in_shape, kernel_size, stride, padding, dilation, out_size):
 class Conv2dCache(NamedTuple):
     """What conv2d_backward needs.
 
-    The unfolded columns are kept for the backward's dweight GEMM rather than
-    recomputed: im2col is memory-bound, and on the mask head (hundreds of 14x14 RoIs)
-    unfolding twice cost more than all three GEMMs. The price is kH*kW copies of each
-    conv input held until its backward (e.g. 58 MB per mask-head conv at 128 RoIs).
+    The im2col path keeps the unfolded columns for the backward's dweight GEMM rather
+    than recomputing them (im2col is memory-bound); the price is kH*kW copies of the
+    input held until its backward. The shifted path keeps its stacked buffer instead
+    (kW copies).
     """
     x: np.ndarray            # float[N, C_in, H, W], contiguous
     weight: np.ndarray       # float[C_out, C_in, kH, kW], contiguous
@@ -253,7 +259,23 @@ class Conv2dCache(NamedTuple):
     padding: tuple
     dilation: tuple
     out_size: tuple          # (Ho, Wo)
-    cols: np.ndarray         # float[K, N*P], the forward's GEMM operand (None for an empty batch)
+    cols: np.ndarray         # float[Q, N*J], the im2col GEMM operand (None: empty batch or shifted path)
+    shifted: conv_shifted.ShiftedCache | None = None   # the shifted path's buffers
+
+
+ALGORITHMS = ("auto", "im2col", "shifted")
+
+
+def _choose_algorithm(algorithm, kernel_size, stride, padding, dilation) -> str:
+    """'auto' -> 'shifted' where it applies (odd kernel, 'same' padding, stride 1), else 'im2col'."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    fits = conv_shifted.applies(kernel_size, stride, padding, dilation)
+    if algorithm == "shifted" and not fits:
+        raise ValueError(f"conv2d: algorithm 'shifted' needs stride 1, dilation 1 and padding (kH-1)/2, (kW-1)/2 "
+                         f"with odd kH, kW; got kernel {kernel_size}, stride {stride}, padding {padding}, "
+                         f"dilation {dilation}")
+    return "shifted" if algorithm == "shifted" or (algorithm == "auto" and fits) else "im2col"
 
 
 def _is_pointwise(kernel_size, stride, padding, dilation) -> bool:
@@ -268,7 +290,7 @@ def _unfold(x, kernel_size, stride, padding, dilation, out_size):
     return im2col(x, kernel_size, stride, padding, dilation, out_size)
 
 
-def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, *, algorithm="auto"):
     """2-D convolution, as torch.nn.functional.conv2d with groups=1.
 
     Args:
@@ -276,6 +298,9 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
         weight (float[C_out, C_in, kH, kW]): filters, same dtype as x.
         bias (float[C_out] or None): added to every output pixel.
         stride, padding, dilation (int or (int, int)): as torch; padding is zeros.
+        algorithm ("auto", "im2col" or "shifted"): "auto" takes the shifted GEMMs
+            (conv_shifted.py) wherever they apply and im2col elsewhere; the others force
+            one (for tests and benchmarks).
 
     Returns:
         out (float[N, C_out, Ho, Wo]) and a Conv2dCache.
@@ -295,11 +320,15 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
         raise ValueError(f"x of size {(H, W)} with padding {padding} is smaller than the dilated "
                          f"kernel {(kH, kW)} (dilation {dilation}): output size would be {(Ho, Wo)}")
     x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+    algorithm = _choose_algorithm(algorithm, (kH, kW), stride, padding, dilation)
     if N == 0:
         out = np.zeros((0, C_out, Ho, Wo), dtype=x.dtype)
         return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), None)
-    cols = gemm_columns(_unfold(x, (kH, kW), stride, padding, dilation, (Ho, Wo)))   # [K, N*P]
-    # [C_out, K] @ [K, N*P] -> [C_out, N*P]: one BLAS GEMM for the whole batch
+    if algorithm == "shifted":
+        out, shifted = conv_shifted.forward(x, weight, bias, padding)                 # [N, C_out, Ho, Wo]
+        return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), None, shifted)
+    cols = gemm_columns(_unfold(x, (kH, kW), stride, padding, dilation, (Ho, Wo)))   # [Q, N*J]
+    # [C_out, Q] @ [Q, N*J] -> [C_out, N*J]: one BLAS GEMM for the whole batch
     out = batch_major(weight.reshape(C_out, -1) @ cols, N, (Ho, Wo))                # [N, C_out, Ho, Wo]
     if bias is not None:
         out += bias[None, :, None, None]
@@ -328,16 +357,20 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
     if N == 0:
         dbias = np.zeros(C_out, x.dtype) if cache.has_bias else None
         return (np.zeros_like(x) if need_input_grad else None), np.zeros_like(weight), dbias
+    if cache.shifted is not None:
+        return conv_shifted.backward(dout, weight, cache.shifted, need_input_grad, cache.has_bias)
     kernel_size = (kH, kW)
-    dout_matrix = channel_major(dout)                                   # [C_out, N*P]
-    cols = cache.cols                                                   # [K, N*P]
-    # dweight = dout_matrix @ cols.T : [C_out, N*P] @ [N*P, K], summed over the batch by the GEMM
-    dweight = (dout_matrix @ cols.T).reshape(weight.shape)
+    dout_matrix = channel_major(dout)                                   # [C_out, N*J]
+    cols = cache.cols                                                   # [Q, N*J]
+    # dweight = (cols @ dout_matrix.T).T : [Q, N*J] @ [N*J, C_out], summed over the batch by the
+    # GEMM. Not dout_matrix @ cols.T: OpenBLAS with 2 threads is 50x slower in that orientation
+    # when N*J is long and C_out, Q are short (see conv_shifted.backward).
+    dweight = np.ascontiguousarray((cols @ dout_matrix.T).T).reshape(weight.shape)
     dbias = dout_matrix.sum(axis=1) if cache.has_bias else None
     if not need_input_grad:
         return None, dweight, dbias
-    # dcols = weight.T @ dout_matrix : [K, C_out] @ [C_out, N*P]
-    dcols = (weight.reshape(C_out, -1).T @ dout_matrix).reshape(-1, N, Ho * Wo).transpose(1, 0, 2)  # [N, K, P]
+    # dcols = weight.T @ dout_matrix : [Q, C_out] @ [C_out, N*J]
+    dcols = (weight.reshape(C_out, -1).T @ dout_matrix).reshape(-1, N, Ho * Wo).transpose(1, 0, 2)  # [N, Q, J]
     if _is_pointwise(kernel_size, cache.stride, cache.padding, cache.dilation):
         dx = np.ascontiguousarray(dcols).reshape(x.shape)
     else:
@@ -345,6 +378,6 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
     return dx, dweight, dbias
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, algorithm="auto"):
     """conv2d_forward without the cache: float[N, C_out, Ho, Wo]."""
-    return conv2d_forward(x, weight, bias, stride, padding, dilation)[0]
+    return conv2d_forward(x, weight, bias, stride, padding, dilation, algorithm=algorithm)[0]

@@ -124,8 +124,9 @@ def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
     dcols = gemm_columns(im2col(dout, (kH, kW), cache.stride, cache.padding, (1, 1), (H, W)))
     weight_matrix = weight.reshape(C_in, -1)
     dx = batch_major(weight_matrix @ dcols, N, (H, W))                  # [N, C_in, H, W]
-    # dweight = x_matrix @ dcols.T : [C_in, N*H*W] @ [N*H*W, C_out*kH*kW], summed over the batch
-    dweight = (channel_major(x) @ dcols.T).reshape(weight.shape)
+    # dweight = (dcols @ x_matrix.T).T : [C_out*kH*kW, N*H*W] @ [N*H*W, C_in], summed over the
+    # batch (this orientation: OpenBLAS is far slower for x_matrix @ dcols.T, see conv.py)
+    dweight = np.ascontiguousarray((dcols @ channel_major(x).T).T).reshape(weight.shape)
     return dx, dweight, dbias
 
 

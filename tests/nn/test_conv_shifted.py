@@ -1,0 +1,142 @@
+"""conv2d's shifted-GEMM path: kernels == twins, shifted == im2col == direct loops, gradients, JIT off."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from minimrcnn.runtime import reference_kernels
+from minimrcnn.gradcheck import numerical_gradient, rel_error
+from minimrcnn.nn.functional import conv_shifted
+from minimrcnn.nn.functional.conv import conv2d, conv2d_backward, conv2d_forward, conv2d_reference
+
+# (x shape, weight shape, padding): 3x3 as in the model, non-square kernels, a 1xk kernel
+# (no vertical padding), a batch of many small maps like the mask head's RoIs, and
+# C_in != C_out.
+CASES = [
+    ((2, 3, 7, 6), (4, 3, 3, 3), 1),
+    ((2, 3, 6, 9), (4, 3, 5, 3), (2, 1)),
+    ((2, 3, 5, 9), (2, 3, 1, 3), (0, 1)),
+    ((3, 2, 4, 5), (3, 2, 3, 1), (1, 0)),
+    ((9, 4, 4, 4), (5, 4, 3, 3), 1),
+    ((1, 2, 1, 1), (3, 2, 3, 3), 1),       # a 1x1 map: every tap but the centre reads padding
+]
+
+
+def _rand(rng, shape, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation, expected", [
+    ((3, 3), (1, 1), (1, 1), (1, 1), True),
+    ((5, 3), (1, 1), (2, 1), (1, 1), True),
+    ((1, 1), (1, 1), (0, 0), (1, 1), False),   # the pointwise shortcut is cheaper still
+    ((3, 3), (2, 2), (1, 1), (1, 1), False),
+    ((3, 3), (1, 1), (0, 0), (1, 1), False),   # 'valid', not 'same'
+    ((3, 3), (1, 1), (2, 2), (2, 2), False),
+    ((2, 2), (1, 1), (1, 1), (1, 1), False),   # even kernel
+])
+def test_applies_only_to_same_stride1_odd_kernels(kernel, stride, padding, dilation, expected):
+    assert conv_shifted.applies(kernel, stride, padding, dilation) is expected
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, padding", CASES)
+def test_shifted_equals_im2col_and_direct_loops(x_shape, w_shape, padding, dtype):
+    rng = np.random.default_rng(1)
+    x, w, b = _rand(rng, x_shape, dtype), _rand(rng, w_shape, dtype), _rand(rng, w_shape[0], dtype)
+    out, cache = conv2d_forward(x, w, b, 1, padding, algorithm="shifted")
+    assert cache.shifted is not None and cache.cols is None
+    ref, ref_cache = conv2d_forward(x, w, b, 1, padding, algorithm="im2col")
+    dout = _rand(rng, out.shape, dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(out, conv2d_reference(x, w, b, 1, padding), rtol=tol, atol=tol)
+    for g, g_ref in zip(conv2d_backward(dout, cache), conv2d_backward(dout, ref_cache)):
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, g_ref, rtol=tol, atol=tol)
+
+
+def test_auto_picks_shifted_for_3x3_pad1_and_im2col_elsewhere():
+    x, w = np.zeros((1, 2, 5, 5)), np.zeros((3, 2, 3, 3))
+    assert conv2d_forward(x, w, None, 1, 1)[1].shifted is not None
+    assert conv2d_forward(x, w, None, 2, 1)[1].shifted is None
+    with pytest.raises(ValueError, match="algorithm 'shifted' needs stride 1"):
+        conv2d(x, w, None, 2, 1, algorithm="shifted")
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        conv2d(x, w, None, 1, 1, algorithm="winograd")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, kW, padding", [((2, 3, 5, 4), 3, (1, 1)), ((3, 2, 4, 6), 3, (0, 1)),
+                                                   ((2, 2, 3, 3), 5, (2, 2))])
+def test_stack_and_crop_kernels_equal_twins(x_shape, kW, padding, dtype):
+    rng = np.random.default_rng(2)
+    x = _rand(rng, x_shape, dtype)
+    geo = conv_shifted.GridGeometry(x_shape[0], x_shape[2], x_shape[3], *padding)
+    stacked = np.full((kW, x_shape[1], geo.U), np.nan, dtype)      # every entry must be written
+    conv_shifted._stack_shifted_kernel(stacked, x, *padding)
+    twin = conv_shifted.stack_shifted_reference(x, kW, *padding)
+    np.testing.assert_array_equal(stacked, twin)
+    rows_product = _rand(rng, (2 * padding[0] + 1, 4, geo.U), dtype)        # [kH, C, U]
+    bias = _rand(rng, 4, dtype)
+    for b in (bias, None):
+        with reference_kernels():
+            expected = conv_shifted.crop_grid(rows_product, geo, b)
+        np.testing.assert_array_equal(conv_shifted.crop_grid(rows_product, geo, b), expected)
+
+
+def test_stacked_buffer_layout_on_a_known_image():
+    # One 2x2 image, 3x3 kernel, padding 1: the grid is 3x3 (one shared zero column and
+    # row), margin 1*3 + 1 = 4, U = 9 + 2*3 = 15; copy j is the flat buffer shifted by j.
+    x = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 1, 2, 2)
+    flat = [0, 0, 0, 0, 1, 2, 0, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0]          # margin + grid + margin
+    stacked = conv_shifted.stack_shifted(x, 3, 1, 1)
+    assert stacked.shape == (3, 1, 15)
+    for j in range(3):
+        np.testing.assert_array_equal(stacked[j, 0], flat[j:j + 15])
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding", CASES[:4])
+def test_shifted_gradients(x_shape, w_shape, padding):
+    rng = np.random.default_rng(0)
+    x, w, b = _rand(rng, x_shape), _rand(rng, w_shape), _rand(rng, w_shape[0])
+    out, cache = conv2d_forward(x, w, b, 1, padding, algorithm="shifted")
+    dout = _rand(rng, out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+    f = lambda x_, w_, b_: conv2d(x_, w_, b_, 1, padding, algorithm="shifted")  # noqa: E731
+    assert rel_error(dx, numerical_gradient(lambda v: f(v, w, b), x, dout)) < 1e-6
+    assert rel_error(dw, numerical_gradient(lambda v: f(x, v, b), w, dout)) < 1e-6
+    assert rel_error(db, numerical_gradient(lambda v: f(x, w, v), b, dout)) < 1e-6
+    dx_none, dw_only, _ = conv2d_backward(dout, cache, need_input_grad=False)
+    assert dx_none is None
+    np.testing.assert_array_equal(dw_only, dw)
+
+
+def test_shifted_with_jit_disabled():
+    code = textwrap.dedent("""
+        import numpy as np
+        from minimrcnn.runtime import reference_kernels
+        from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward
+        rng = np.random.default_rng(0)
+        x, w = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 3, 3))
+        results = []
+        for use_twin in (False, True):
+            with reference_kernels(use_twin):
+                out, cache = conv2d_forward(x, w, None, 1, 1, algorithm="shifted")
+                results.append([out, *conv2d_backward(np.ones_like(out), cache)[:2]])
+        out, cache = conv2d_forward(x, w, None, 1, 1, algorithm="im2col")
+        results.append([out, *conv2d_backward(np.ones_like(out), cache)[:2]])
+        for other in results[1:]:
+            for a, b in zip(results[0], other):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        print("ok")
+    """)
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
