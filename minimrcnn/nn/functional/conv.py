@@ -32,7 +32,7 @@ default: conv_shifted.py, kH GEMMs on shifted views of one padded buffer, with n
 kH*kW-fold copy (docs/convolution.md). The im2col path here stays their reference.
 
 Shape shorthand: N images, C_in / C_out channels, H, W input size, Ho, Wo output
-size, kH, kW kernel size, Q = C_in*kH*kW rows of the unfolded matrix, J = Ho*Wo
+size, kH, kW kernel size, Q = C_in*kH*kW rows of the unfolded matrix, Ho*Wo
 output pixels per image.
 """
 
@@ -139,13 +139,13 @@ def _valid_range(out_len, in_len, kernel_offset, stride, padding):
 
 @numba.njit(cache=True, parallel=True)
 def _im2col_kernel(cols, x, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
-    """im2col into cols float[Q, N, J] (the GEMM layout), padding as explicit zeros.
+    """im2col into cols float[Q, N, Ho*Wo] (the GEMM layout), padding as explicit zeros.
 
-    Differs from the twin: writes the transposed layout [Q, N, J] (the twin returns
-    [N, Q, J]); no padded copy of x; each output row is split into padding / inside /
+    Differs from the twin: writes the transposed layout [Q, N, Ho*Wo] (the twin returns
+    [N, Q, Ho*Wo]); no padded copy of x; each output row is split into padding / inside /
     padding spans up front, so the copy loop has no branch; parallel over (image,
     channel), which owns rows c*kH*kW .. of column block n. Every write run is a
-    contiguous stretch of J values.
+    contiguous stretch of Ho*Wo values.
     """
     N, C, H, W = x.shape
     for nc in numba.prange(N * C):
@@ -176,7 +176,7 @@ def _im2col_kernel(cols, x, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
 
 @numba.njit(cache=True, parallel=True)
 def _col2im_kernel(dx, cols, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
-    """col2im from cols float[Q, N, J]: add every entry into the zero-initialised dx it came from.
+    """col2im from cols float[Q, N, Ho*Wo]: add every entry into the zero-initialised dx it came from.
 
     Entries that came from padding are skipped (same spans as _im2col_kernel).
     Parallel over (image, channel) planes: all rows of cols that scatter into one
@@ -203,8 +203,8 @@ def _col2im_kernel(dx, cols, kH, kW, sH, sW, pH, pW, dH, dW, Ho, Wo):
 def im2col(x, kernel_size, stride, padding, dilation, out_size):
     """Dispatch im2col to the twin or the kernel. x float[N, C, H, W] contiguous.
 
-    Returns cols float[N, Q, J]. From the kernel it is a view of a contiguous
-    [Q, N, J] buffer, so ``gemm_columns(cols)`` is free.
+    Returns cols float[N, Q, Ho*Wo]. From the kernel it is a view of a contiguous
+    [Q, N, Ho*Wo] buffer, so ``gemm_columns(cols)`` is free.
     """
     if reference_kernels_enabled():
         return im2col_reference(x, kernel_size, stride, padding, dilation, out_size)
@@ -215,19 +215,19 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size):
 
 
 def gemm_columns(cols):
-    """cols float[N, Q, J] -> the GEMM operand float[Q, N*J] (no copy for im2col's output)."""
-    N, Q, J = cols.shape
-    return np.ascontiguousarray(cols.transpose(1, 0, 2)).reshape(Q, N * J)
+    """cols float[N, Q, Ho*Wo] -> the GEMM operand float[Q, N*Ho*Wo] (no copy for im2col's output)."""
+    N, Q, HoWo = cols.shape
+    return np.ascontiguousarray(cols.transpose(1, 0, 2)).reshape(Q, N * HoWo)
 
 
 def batch_major(matrix, N, spatial):
-    """float[C, N*J] (a GEMM result) -> contiguous float[N, C, *spatial]."""
+    """float[C, N*Ho*Wo] (a GEMM result) -> contiguous float[N, C, *spatial]."""
     C = matrix.shape[0]
     return np.ascontiguousarray(matrix.reshape(C, N, *spatial).swapaxes(0, 1))
 
 
 def channel_major(x):
-    """float[N, C, *spatial] -> float[C, N*J]: the batch as GEMM columns (free when N == 1)."""
+    """float[N, C, *spatial] -> float[C, N*Ho*Wo]: the batch as GEMM columns (free when N == 1)."""
     N, C = x.shape[:2]
     return np.ascontiguousarray(x.reshape(N, C, -1).swapaxes(0, 1)).reshape(C, -1)
 
@@ -237,7 +237,7 @@ def col2im(cols, in_shape, kernel_size, stride, padding, dilation, out_size):
     if reference_kernels_enabled():
         return col2im_reference(cols, in_shape, kernel_size, stride, padding, dilation, out_size)
     dx = np.zeros(in_shape, dtype=cols.dtype)
-    cols_knp = np.ascontiguousarray(cols.transpose(1, 0, 2))   # free for views of a [Q, N, J] buffer
+    cols_knp = np.ascontiguousarray(cols.transpose(1, 0, 2))   # free for views of a [Q, N, Ho*Wo] buffer
     return _col2im_kernel(dx, cols_knp, *kernel_size, *stride, *padding, *dilation, *out_size)
 
 
@@ -259,7 +259,7 @@ class Conv2dCache(NamedTuple):
     padding: tuple
     dilation: tuple
     out_size: tuple          # (Ho, Wo)
-    cols: np.ndarray         # float[Q, N*J], the im2col GEMM operand (None: empty batch or shifted path)
+    cols: np.ndarray         # float[Q, N*Ho*Wo], the im2col GEMM operand (None: empty batch or shifted path)
     shifted: conv_shifted.ShiftedCache | None = None   # the shifted path's buffers
 
 
@@ -327,8 +327,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, *, alg
     if algorithm == "shifted":
         out, shifted = conv_shifted.forward(x, weight, bias, padding)                 # [N, C_out, Ho, Wo]
         return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), None, shifted)
-    cols = gemm_columns(_unfold(x, (kH, kW), stride, padding, dilation, (Ho, Wo)))   # [Q, N*J]
-    # [C_out, Q] @ [Q, N*J] -> [C_out, N*J]: one BLAS GEMM for the whole batch
+    cols = gemm_columns(_unfold(x, (kH, kW), stride, padding, dilation, (Ho, Wo)))   # [Q, N*Ho*Wo]
+    # [C_out, Q] @ [Q, N*Ho*Wo] -> [C_out, N*Ho*Wo]: one BLAS GEMM for the whole batch
     out = batch_major(weight.reshape(C_out, -1) @ cols, N, (Ho, Wo))                # [N, C_out, Ho, Wo]
     if bias is not None:
         out += bias[None, :, None, None]
@@ -360,17 +360,17 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
     if cache.shifted is not None:
         return conv_shifted.backward(dout, weight, cache.shifted, need_input_grad, cache.has_bias)
     kernel_size = (kH, kW)
-    dout_matrix = channel_major(dout)                                   # [C_out, N*J]
-    cols = cache.cols                                                   # [Q, N*J]
-    # dweight = (cols @ dout_matrix.T).T : [Q, N*J] @ [N*J, C_out], summed over the batch by the
+    dout_matrix = channel_major(dout)                                   # [C_out, N*Ho*Wo]
+    cols = cache.cols                                                   # [Q, N*Ho*Wo]
+    # dweight = (cols @ dout_matrix.T).T : [Q, N*Ho*Wo] @ [N*Ho*Wo, C_out], summed over the batch by the
     # GEMM. Not dout_matrix @ cols.T: OpenBLAS with 2 threads is 50x slower in that orientation
-    # when N*J is long and C_out, Q are short (see conv_shifted.backward).
+    # when N*Ho*Wo is long and C_out, Q are short (see conv_shifted.backward).
     dweight = np.ascontiguousarray((cols @ dout_matrix.T).T).reshape(weight.shape)
     dbias = dout_matrix.sum(axis=1) if cache.has_bias else None
     if not need_input_grad:
         return None, dweight, dbias
-    # dcols = weight.T @ dout_matrix : [Q, C_out] @ [C_out, N*J]
-    dcols = (weight.reshape(C_out, -1).T @ dout_matrix).reshape(-1, N, Ho * Wo).transpose(1, 0, 2)  # [N, Q, J]
+    # dcols = weight.T @ dout_matrix : [Q, C_out] @ [C_out, N*Ho*Wo]
+    dcols = (weight.reshape(C_out, -1).T @ dout_matrix).reshape(-1, N, Ho * Wo).transpose(1, 0, 2)  # [N, Q, Ho*Wo]
     if _is_pointwise(kernel_size, cache.stride, cache.padding, cache.dilation):
         dx = np.ascontiguousarray(dcols).reshape(x.shape)
     else:
