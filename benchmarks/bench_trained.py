@@ -15,7 +15,7 @@ torch is importable) and time, in the same process and interleaved round by roun
     python benchmarks/bench_trained.py --weights PATH      # this suite alone
     python benchmarks/bench_trained.py --weights PATH --peak-rss   # VmHWM of 3 steps + inference
 
-The weights file is made by (about 10 minutes on 2 cores):
+The weights file is made by (about 7 minutes on 2 cores):
 
     minimrcnn train --out runs/shapes && cp runs/shapes/model.npz lessons/assets/shapes_model.npz
 """
