@@ -26,6 +26,8 @@ def atomic_write(path: str, write: Callable, binary: bool = False) -> None:
     suffix = os.path.splitext(path)[1]
     fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
     try:
+        # mkstemp creates the file 0600; give it the permissions open() would (0666 - umask)
+        os.chmod(tmp_path, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             f.flush()
@@ -35,6 +37,12 @@ def atomic_write(path: str, write: Callable, binary: bool = False) -> None:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)   # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def atomic_savez(path: str, arrays: Mapping[str, np.ndarray]) -> None:

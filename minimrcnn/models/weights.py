@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections import OrderedDict
 
 import numpy as np
 
-from minimrcnn.io import atomic_savez
+from minimrcnn.io import atomic_savez, atomic_write
 
 # torchvision's _load_from_state_dict hooks accept these pre-version-2 names.
 _LEGACY_PATTERNS = [
@@ -143,9 +142,5 @@ def convert_npz_to_torch(in_npz: str, out_pth: str) -> list:
     """.npz -> a .pth state_dict that torchvision's maskrcnn_resnet50_fpn can load. Returns the keys."""
     torch = _import_torch()
     state = OrderedDict((k, torch.from_numpy(np.array(v))) for k, v in read_weights(in_npz).items())
-    directory = os.path.dirname(os.path.abspath(out_pth))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=directory)
-    os.close(fd)
-    torch.save(state, tmp)
-    os.replace(tmp, out_pth)
+    atomic_write(out_pth, lambda f: torch.save(state, f), binary=True)
     return list(state)
