@@ -1,9 +1,7 @@
-"""conv2d's shifted-GEMM path: kernels == twins, shifted == im2col == direct loops, gradients, JIT off."""
+"""conv2d's shifted-GEMM path: kernels == twins, shifted == im2col == direct loops, gradients.
 
-import os
-import subprocess
-import sys
-import textwrap
+The run with NUMBA_DISABLE_JIT=1 is in test_conv.py (one subprocess for every conv path).
+"""
 
 import numpy as np
 import pytest
@@ -115,28 +113,3 @@ def test_shifted_gradients(x_shape, w_shape, padding):
     dx_none, dw_only, _ = conv2d_backward(dout, cache, need_input_grad=False)
     assert dx_none is None
     np.testing.assert_array_equal(dw_only, dw)
-
-
-def test_shifted_with_jit_disabled():
-    code = textwrap.dedent("""
-        import numpy as np
-        from minimrcnn.runtime import reference_kernels
-        from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward
-        rng = np.random.default_rng(0)
-        x, w = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 3, 3))
-        results = []
-        for use_twin in (False, True):
-            with reference_kernels(use_twin):
-                out, cache = conv2d_forward(x, w, None, 1, 1, algorithm="shifted")
-                results.append([out, *conv2d_backward(np.ones_like(out), cache)[:2]])
-        out, cache = conv2d_forward(x, w, None, 1, 1, algorithm="im2col")
-        results.append([out, *conv2d_backward(np.ones_like(out), cache)[:2]])
-        for other in results[1:]:
-            for a, b in zip(results[0], other):
-                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-        print("ok")
-    """)
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
