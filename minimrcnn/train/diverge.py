@@ -59,16 +59,22 @@ class LossWatch:
 
 
 def check_weights(named_parameters, iteration: int, losses: dict, checkpoint_path: str) -> None:
-    """Raise TrainingDiverged if any parameter is non-finite or has |w| > WEIGHT_BOUND."""
+    """Raise if any parameter is non-finite (NonFiniteLossError) or has |w| > WEIGHT_BOUND
+    (TrainingDiverged). ``losses`` (may be empty) names the largest loss in the message."""
     for name, param in named_parameters:
         largest = float(np.max(np.abs(param.data))) if param.data.size else 0.0
-        if not largest <= WEIGHT_BOUND:   # also catches NaN
-            loss_name, loss = max(losses.items(), key=lambda kv: kv[1]) if losses else ("loss", float("nan"))
-            state = "is no longer finite" if not math.isfinite(largest) else f"reached |w| = {largest:.3g}"
-            raise TrainingDiverged(
-                f"parameter {name} {state} after iteration {iteration} (bound {WEIGHT_BOUND:g}; the largest "
-                f"loss, {loss_name}, was {loss:.4g}): the model diverged; training stopped and the last good "
-                f"checkpoint ({checkpoint_path}, if one was written) is left untouched. {ADVICE}")
+        if largest <= WEIGHT_BOUND:
+            continue
+        finite = math.isfinite(largest)   # False also for NaN, which fails the test above
+        state = f"reached |w| = {largest:.3g}" if finite else "is not finite"
+        detail = f"bound {WEIGHT_BOUND:g}"
+        if losses:
+            loss_name, loss = max(losses.items(), key=lambda kv: kv[1])
+            detail += f"; the largest loss, {loss_name}, was {loss:.4g}"
+        error = TrainingDiverged if finite else NonFiniteLossError
+        raise error(f"parameter {name} {state} after iteration {iteration} ({detail}): the model diverged; training "
+                    f"stopped and the last good checkpoint ({checkpoint_path}, if one was written) is left "
+                    f"untouched. {ADVICE}")
 
 
 def check_outputs(outputs, first_image: int) -> None:

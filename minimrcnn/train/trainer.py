@@ -130,11 +130,8 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------
     def save(self) -> None:
-        """Write checkpoint.npz atomically; refuses weights that are no longer finite."""
-        for name, param in self.model.named_parameters():
-            if not np.isfinite(param.data).all():
-                raise NonFiniteLossError(f"parameter {name} is not finite after iteration {self.iteration}; "
-                                         f"the last good checkpoint ({self.checkpoint_path}) is left untouched.")
+        """Write checkpoint.npz atomically; refuses weights that diverged (train/diverge.py)."""
+        check_weights(self.model.named_parameters(), self.iteration, {}, self.checkpoint_path)
         optim_state = {str(k): v for k, v in self.optimizer.state_dict().items()}
         save_checkpoint(self.checkpoint_path, self.model.state_dict(), optim_state, self.iteration,
                         self.config.to_dict(), dataset_length=self.dataset_length)
