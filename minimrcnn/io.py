@@ -1,15 +1,19 @@
-"""Writing files atomically: a crash (or Ctrl-C) never leaves a half-written file behind.
+"""Files on disk: written atomically, .npz read without pickle.
 
-Everything goes to a temporary file in the target's folder, is flushed to disk, then renamed
-over the target with ``os.replace`` (atomic on POSIX): readers see the previous file or the
-new one, never a partial write.
+Writing: everything goes to a temporary file in the target's folder, is flushed to disk,
+then renamed over the target with ``os.replace`` (atomic on POSIX): readers see the
+previous file or the new one, never a partial write; a crash or Ctrl-C leaves no half file.
+
+Reading: ``read_npz`` is the one reader of the .npz files minimrcnn writes (weights,
+checkpoints). It never unpickles (an .npz from the internet cannot run code), and every
+error names the file.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -54,3 +58,40 @@ def atomic_savez(path: str, arrays: Mapping[str, np.ndarray]) -> None:
 def atomic_write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     atomic_write(path, lambda f: f.write(text))
+
+
+def read_npz(path: str, what: str, keys: Iterable[str] | None = None) -> dict:
+    """The arrays of the .npz ``path`` (only those of ``keys`` that it holds, if given).
+
+    Args:
+        what: what the file is meant to be ("weights file", "checkpoint"), for the errors.
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError naming ``path``: not a readable .npz (truncated, corrupt, not a zip), or an
+            entry is an object array (pickled Python objects, refused: unpickling can run code).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    unreadable = f"{path} is not a readable .npz {what}"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            wanted = data.files if keys is None else [k for k in keys if k in data.files]
+            arrays = {}
+            for key in wanted:
+                try:
+                    arrays[key] = data[key]
+                except ValueError as exc:
+                    if "allow_pickle" not in str(exc):
+                        raise
+                    raise _Refused(f"{path}: entry {key!r} is an object (pickled) array, so the file is not "
+                                   f"a readable .npz {what}: minimrcnn refuses to unpickle, since that can "
+                                   "run code. Its files hold plain numeric arrays only") from None
+            return arrays
+    except _Refused as exc:
+        raise ValueError(str(exc)) from None
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError, ValueError, ...
+        raise ValueError(f"{unreadable} (truncated or corrupt?): {type(exc).__name__}: {exc}") from exc
+
+
+class _Refused(Exception):
+    pass

@@ -14,13 +14,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections import OrderedDict
 
 import numpy as np
 
-from minimrcnn.io import atomic_savez, atomic_write
+from minimrcnn.io import atomic_savez, atomic_write, read_npz
 
 # torchvision's _load_from_state_dict hooks accept these pre-version-2 names.
 _LEGACY_PATTERNS = [
@@ -53,28 +52,7 @@ def read_weights(path: str) -> "OrderedDict[str, np.ndarray]":
         ValueError naming ``path``: not a readable .npz (truncated, corrupt, not a zip), or an
             entry is an object array (pickled Python objects, refused: loading them could run code).
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file not found: {path}")
-    state = OrderedDict()
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            for key in data.files:
-                try:
-                    state[key] = data[key]
-                except ValueError as exc:
-                    if "allow_pickle" not in str(exc):
-                        raise
-                    raise ValueError(f"{path}: entry {key!r} is an object (pickled) array; minimrcnn refuses "
-                                     "to load it, since unpickling can run code. Weights files hold plain "
-                                     "numeric arrays only") from None
-    except ValueError as exc:
-        if str(exc).startswith(f"{path}:"):
-            raise
-        raise ValueError(f"{path} is not a readable .npz weights file (truncated or corrupt?): {exc}") from exc
-    except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError, ...
-        raise ValueError(f"{path} is not a readable .npz weights file (truncated or corrupt?): "
-                         f"{type(exc).__name__}: {exc}") from exc
-    return state
+    return OrderedDict(read_npz(path, "weights file"))
 
 
 def save_weights(model, path: str) -> None:

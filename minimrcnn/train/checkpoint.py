@@ -21,12 +21,11 @@ checkpoint intact.
 from __future__ import annotations
 
 import json
-import os
 from typing import Mapping
 
 import numpy as np
 
-from minimrcnn.io import atomic_savez
+from minimrcnn.io import atomic_savez, read_npz
 
 FORMAT = "minimrcnn-checkpoint-1"
 
@@ -54,23 +53,11 @@ def save_checkpoint(path: str, model_state: Mapping, optim_state: Mapping, itera
 
 def _read(path: str, keys=None) -> dict:
     """The arrays of ``path`` (only ``keys`` if given), without pickle; errors name the file."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            found = str(data["meta/format"]) if "meta/format" in data.files else None
-            if found != FORMAT:
-                raise _NotACheckpoint()
-            return {key: data[key] for key in (data.files if keys is None else keys)}
-    except _NotACheckpoint:
-        raise ValueError(f"{path} is not a minimrcnn checkpoint (meta/format is missing or not {FORMAT!r})") from None
-    except Exception as exc:  # zipfile.BadZipFile, ValueError on object arrays, EOFError, ...
-        raise ValueError(f"{path} is not a readable .npz checkpoint (truncated or corrupt?): "
-                         f"{type(exc).__name__}: {exc}") from exc
-
-
-class _NotACheckpoint(Exception):
-    pass
+    arrays = read_npz(path, "checkpoint", None if keys is None else ["meta/format", *keys])
+    found = arrays.get("meta/format")
+    if found is None or str(found) != FORMAT:
+        raise ValueError(f"{path} is not a minimrcnn checkpoint (meta/format is missing or not {FORMAT!r})")
+    return arrays
 
 
 def load_checkpoint(path: str) -> dict:
