@@ -363,8 +363,8 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
     dout_matrix = channel_major(dout)                                   # [C_out, N*Ho*Wo]
     cols = cache.cols                                                   # [Q, N*Ho*Wo]
     # dweight = (cols @ dout_matrix.T).T : [Q, N*Ho*Wo] @ [N*Ho*Wo, C_out], summed over the batch by the
-    # GEMM. Not dout_matrix @ cols.T: OpenBLAS with 2 threads is 50x slower in that orientation
-    # when N*Ho*Wo is long and C_out, Q are short (see conv_shifted.backward).
+    # GEMM. Not dout_matrix @ cols.T: that orientation was once far slower with 2 OpenBLAS
+    # threads on a shared machine (see conv_shifted.backward; benchmarks/gemm_orientation.py).
     dweight = np.ascontiguousarray((cols @ dout_matrix.T).T).reshape(weight.shape)
     dbias = dout_matrix.sum(axis=1) if cache.has_bias else None
     if not need_input_grad:

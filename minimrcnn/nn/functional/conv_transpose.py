@@ -125,7 +125,7 @@ def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
     weight_matrix = weight.reshape(C_in, -1)
     dx = batch_major(weight_matrix @ dcols, N, (H, W))                  # [N, C_in, H, W]
     # dweight = (dcols @ x_matrix.T).T : [C_out*kH*kW, N*H*W] @ [N*H*W, C_in], summed over the
-    # batch (this orientation: OpenBLAS is far slower for x_matrix @ dcols.T, see conv.py)
+    # batch (the orientation conv.py uses for its weight gradient, see there)
     dweight = np.ascontiguousarray((dcols @ channel_major(x).T).T).reshape(weight.shape)
     return dx, dweight, dbias
 

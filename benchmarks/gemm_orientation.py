@@ -1,0 +1,48 @@
+"""The weight gradient's GEMM in its two orientations, on the mask head's 3x3 conv.
+
+    python benchmarks/gemm_orientation.py [REPEATS]
+
+dweight needs dout [C_out, N*Ho*Wo] times cols.T [N*Ho*Wo, Q]: a product with a long
+inner dimension and short outer ones. It can be computed as that product, or as
+(cols @ dout.T).T. conv2d and the shifted path use the second form: while the machine
+was shared with other jobs, OpenBLAS's threaded kernels once took 750 ms for the first and
+16 ms for the second. This script measures both in one process (median ms), on
+contiguous operands and on the strided windows the shifted path multiplies, so that claim
+can be re-checked (on a quiet machine the two take the same time: docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+C_OUT, Q, COLUMNS = 64, 64 * 9, 128 * 14 * 14   # mask head: 128 RoIs of [64, 14, 14], 3x3 kernel
+
+
+def median_ms(f, repeats: int) -> float:
+    f()   # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
+def main(repeats: int = 5) -> None:
+    rng = np.random.default_rng(0)
+    dout = rng.standard_normal((C_OUT, COLUMNS), dtype=np.float32)
+    cols = rng.standard_normal((Q, COLUMNS), dtype=np.float32)
+    for label, (a, b) in {"contiguous": (dout, cols),
+                          "strided windows": (np.pad(dout, ((0, 0), (0, 31)))[:, 31:],
+                                              np.pad(cols, ((0, 0), (0, 31)))[:, 31:])}.items():
+        slow = median_ms(lambda: a @ b.T, repeats)                                  # [C_out, Q]
+        fast = median_ms(lambda: np.ascontiguousarray((b @ a.T).T), repeats)
+        print(f"{label:16s} dout @ cols.T: {slow:7.1f} ms   (cols @ dout.T).T: {fast:7.1f} ms   "
+              f"ratio {slow / fast:.2f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
