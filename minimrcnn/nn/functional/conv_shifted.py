@@ -116,11 +116,13 @@ def crop_grid_reference(rows_product, geo: GridGeometry, bias=None):
 # ----------------------------------------------------------------------------------
 @numba.njit(cache=True, parallel=True)
 def _stack_shifted_kernel(stacked, x, pH, pW):
-    """Fill stacked float[kW, C, U] from x float[N, C, H, W] (every entry written).
+    """Fill stacked float[kW, C, U] from x float[N, C, H, W] (every entry written once).
 
     Differs from the twin: no intermediate grid or flat buffer; parallel over the
-    kW*C rows. Each row (U values, ~115 kB on the mask head) is zeroed and then the
-    image rows are copied into it while it is still in cache.
+    kW*C rows. Each row is written left to right in one pass: a run of zeros (the
+    padding between image rows), then an image row's W pixels, and so on. The copies
+    are slice assignments, not element loops: Numba turns them into tight copies,
+    where an element loop pays an index check per value (measured 2x slower).
     """
     kW, C, U = stacked.shape
     N, _, H, W = x.shape
@@ -130,15 +132,19 @@ def _stack_shifted_kernel(stacked, x, pH, pW):
         j = jc // C
         c = jc % C
         row = stacked[j, c]
-        row[:] = 0
-        # for each image row: its W pixels start at u = margin - j + (n*Hg + y)*Wg
+        filled = 0                             # row[:filled] is written
         for n in range(N):
             for y in range(H):
+                # this image row's W pixels start at u = margin - j + (n*Hg + y)*Wg
                 start = margin - j + (n * Hg + y) * Wg
                 lo = max(0, -start)            # only with pH == 0: pixels no tap j reads
                 hi = min(W, U - start)
-                for x_ in range(lo, hi):
-                    row[start + x_] = x[n, c, y, x_]
+                if start + lo > filled:
+                    row[filled:start + lo] = 0
+                row[start + lo:start + hi] = x[n, c, y, lo:hi]
+                filled = max(filled, start + hi)
+        if U > filled:
+            row[filled:U] = 0
     return stacked
 
 
@@ -147,8 +153,8 @@ def _crop_grid_kernel(out, rows_product, bias, has_bias, Hg, Wg):
     """out float[N, C, H, W] = shifted sum of rows_product float[kH, C, U] at y < H, x < W (+ bias).
 
     Differs from the twin: no [C, E] grid in between; the kH terms of each output pixel
-    are added in the twin's order. Parallel over (image, channel) planes; each output
-    row reads kH contiguous runs.
+    are added in the twin's order, a whole output row (W values) at a time. Parallel
+    over (image, channel) planes.
     """
     N, C, H, W = out.shape
     kH = rows_product.shape[0]
@@ -157,13 +163,12 @@ def _crop_grid_kernel(out, rows_product, bias, has_bias, Hg, Wg):
         c = nc % C
         for y in range(H):
             base = (n * Hg + y) * Wg
-            for x_ in range(W):
-                acc = rows_product[0, c, base + x_]
-                for i in range(1, kH):
-                    acc += rows_product[i, c, base + i * Wg + x_]
-                if has_bias:
-                    acc += bias[c]
-                out[n, c, y, x_] = acc
+            acc = out[n, c, y]                 # [W], filled in place
+            acc[:] = rows_product[0, c, base:base + W]
+            for i in range(1, kH):
+                acc += rows_product[i, c, base + i * Wg:base + i * Wg + W]
+            if has_bias:
+                acc += bias[c]
     return out
 
 
