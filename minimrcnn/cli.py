@@ -8,6 +8,7 @@ import os
 import sys
 
 import minimrcnn
+from minimrcnn.train.config import TrainConfig
 
 
 class CLIError(Exception):
@@ -223,9 +224,12 @@ def _train_parser(sub, common) -> None:
                                    "and draw predictions. Ctrl-C (or SIGTERM) finishes the current step, writes "
                                    "the checkpoint and prints the command that resumes.")
     p.add_argument("--preset", choices=["shapes"], help="model preset (default: shapes)")
-    p.add_argument("--iters", type=_positive_int, help="SGD iterations (default: 1200)")
-    p.add_argument("--batch-size", type=_positive_int, help="images per iteration (default: 4)")
-    p.add_argument("--lr", type=_positive_float, help="base learning rate (default: 0.02)")
+    p.add_argument("--iters", type=_positive_int, help=f"SGD iterations (default: {TrainConfig.iters})")
+    p.add_argument("--batch-size", type=_positive_int, help=f"images per iteration (default: {TrainConfig.batch_size})")
+    p.add_argument("--lr", type=_positive_float, help=f"base learning rate (default: {TrainConfig.lr})")
+    p.add_argument("--box-batch-size-per-image", type=_int_at_least(4, "an integer >= 4"), metavar="N",
+                   help="RoIs sampled per training image for the box head, at most a quarter positive; the "
+                        f"positives also train the mask head (default: {TrainConfig.box_batch_size_per_image})")
     p.add_argument("--clip-grad-norm", type=_non_negative_float, metavar="MAX",
                    help="rescale gradients whose global L2 norm exceeds MAX (default: 0, off)")
     p.add_argument("--coco", metavar="DIR", help="train on a COCO-format folder (DIR/images, DIR/annotations.json)")

@@ -71,10 +71,15 @@ def maskrcnn_resnet50_fpn(num_classes: int = 91, norm: str = "frozen_bn", seed: 
                      num_classes=num_classes, min_size=800, max_size=1333, seed=seed, rng=rng)
 
 
-def maskrcnn_shapes(num_classes: int = 4, seed: int = 0) -> MaskRCNN:
+def maskrcnn_shapes(num_classes: int = 4, seed: int = 0, box_batch_size_per_image: int = 128) -> MaskRCNN:
     """The tiny preset of docs/shapes-preset.md: ResNet-18-like GN(4) body 16..128, FPN 64.
 
     102 state_dict keys, about 1.94 M parameters, 128 x 128 input.
+
+    Args:
+        box_batch_size_per_image (int): RoIs the box head samples per training image, a
+            quarter of them positive at most (torchvision's argument of the same name). A
+            training setting only: the weights do not depend on it.
     """
     rng = np.random.default_rng(seed)
     body = ResNet(BasicBlock, [2, 2, 2, 2], widths=(16, 32, 64, 128), norm="gn", num_groups=4,
@@ -82,5 +87,5 @@ def maskrcnn_shapes(num_classes: int = 4, seed: int = 0) -> MaskRCNN:
     return _assemble(body, [16, 32, 64, 128], 64, anchor_sizes=(8, 16, 32, 64, 128),
                      rpn_pre_nms={"training": 1000, "testing": 500},
                      rpn_post_nms={"training": 500, "testing": 250},
-                     box_batch_size_per_image=128, representation_size=256, mask_layers=(64, 64, 64, 64),
+                     box_batch_size_per_image=box_batch_size_per_image, representation_size=256, mask_layers=(64, 64, 64, 64),
                      num_classes=num_classes, min_size=128, max_size=128, seed=seed, rng=rng)

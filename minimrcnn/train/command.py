@@ -18,7 +18,8 @@ from minimrcnn.train.config import TrainConfig
 FLAG_FIELDS = {"preset": "preset", "iters": "iters", "batch_size": "batch_size", "lr": "lr", "seed": "seed",
                "coco": "coco", "val_coco": "val_coco", "num_val_images": "num_val_images",
                "eval_every": "eval_every", "checkpoint_every": "checkpoint_every",
-               "clip_grad_norm": "clip_grad_norm", "image_size": "image_size", "log_every": "log_every"}
+               "clip_grad_norm": "clip_grad_norm", "image_size": "image_size", "log_every": "log_every",
+               "box_batch_size_per_image": "box_batch_size_per_image"}
 EVALUATIONS_ALONG_THE_WAY = 3     # default periodic evaluations (on num_periodic_val_images images each) ...
 MIN_EVAL_INTERVAL = 50            # ... unless they would come closer than this many iterations
 NUM_DRAWN = 4                     # held-out images in predictions.png

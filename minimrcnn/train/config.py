@@ -8,7 +8,10 @@ import dataclasses
 # neither the old nor the new run); the others only change evaluation and logging.
 TRAINING_FIELDS = ("preset", "iters", "batch_size", "lr", "momentum", "weight_decay", "warmup_iters",
                    "warmup_factor", "milestones", "absolute_milestones", "gamma", "clip_grad_norm", "seed",
-                   "flip_prob", "image_size", "coco")
+                   "flip_prob", "image_size", "coco", "box_batch_size_per_image")
+
+# Fields added after checkpoints were first written: a checkpoint without the field trained with this value.
+LEGACY_VALUES = {"box_batch_size_per_image": 128}
 
 
 @dataclasses.dataclass
@@ -25,6 +28,7 @@ class TrainConfig:
     absolute_milestones: tuple | None = None  # iterations of the lr drops, set when a finished run is extended
     gamma: float = 0.1              # lr decay at each milestone
     clip_grad_norm: float = 0.0     # rescale gradients whose global L2 norm exceeds this (0: off)
+    box_batch_size_per_image: int = 128  # RoIs sampled per image for the box head, <= 25 % positive (the mask head's)
     seed: int = 0                   # seeds the model init, the data stream, flips and sampling
     flip_prob: float = 0.5          # probability of a horizontal flip per training image
     image_size: int = 128           # generated shapes images are image_size x image_size
@@ -57,6 +61,7 @@ class TrainConfig:
              and all(0 < f <= 1 for f in self.milestones), "increasing fractions in (0, 1]"),
             ("gamma", 0 < self.gamma <= 1, "a number in (0, 1]"),
             ("clip_grad_norm", self.clip_grad_norm >= 0, "a number >= 0 (0: off)"),
+            ("box_batch_size_per_image", self.box_batch_size_per_image >= 4, "an integer >= 4 (a quarter may be positive)"),
             ("seed", self.seed >= 0, "an integer >= 0"),
             ("flip_prob", 0 <= self.flip_prob <= 1, "a probability in [0, 1]"),
             ("image_size", self.image_size >= 32, "an integer >= 32"),
@@ -85,7 +90,7 @@ class TrainConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown training config keys: {unknown}")
-        d = dict(d)
+        d = {**LEGACY_VALUES, **d}
         for key in ("milestones", "absolute_milestones"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])

@@ -44,7 +44,8 @@ def build_model(config: TrainConfig, num_classes: int):
 
     if config.preset != "shapes":
         raise ValueError(f"unknown preset {config.preset!r}; expected 'shapes'")
-    return maskrcnn_shapes(num_classes=num_classes, seed=config.seed)
+    return maskrcnn_shapes(num_classes=num_classes, seed=config.seed,
+                           box_batch_size_per_image=config.box_batch_size_per_image)
 
 
 def build_train_dataset(config: TrainConfig):

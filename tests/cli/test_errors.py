@@ -81,6 +81,8 @@ CASES = {
     "text lr": (["train", "--lr", "abc"], 2, ["argument --lr: expected a positive number, got 'abc'"]),
     "zero checkpoint-every": (["train", "--checkpoint-every", "0"], 2, ["argument --checkpoint-every"]),
     "negative clip": (["train", "--clip-grad-norm", "-1"], 2, ["argument --clip-grad-norm: expected a number >= 0"]),
+    "too few RoIs": (["train", "--box-batch-size-per-image", "3"], 2,
+                     ["argument --box-batch-size-per-image: expected an integer >= 4, got 3"]),
     "tiny image size": (["train", "--image-size", "8"], 2, ["argument --image-size: expected an integer >= 32"]),
     "unknown command": (["frobnicate"], 2, ["invalid choice"]),
     "missing --coco folder": (["train", "--coco", "{w}/nowhere", "--out", "{w}/new"] + TINY, 2,

@@ -33,7 +33,9 @@ def _weights_sha256(model) -> str:
 
 
 def test_three_steps_match_the_recorded_run(tmp_path):
-    config = TrainConfig(iters=3, batch_size=2, warmup_iters=2, log_every=1, checkpoint_every=100)
+    # box_batch_size_per_image: the value of the recording (the default was 128 then)
+    config = TrainConfig(iters=3, batch_size=2, warmup_iters=2, log_every=1, checkpoint_every=100,
+                         box_batch_size_per_image=128)
     trainer = Trainer(config, str(tmp_path), progress=False)
     for step, recorded in enumerate(RECORDED_LOSSES):
         losses = trainer.train_step()

@@ -107,6 +107,7 @@ def test_trainer_writes_nothing_before_it_runs(tmp_path):
     ("flip_prob", 1.5, "flip_prob must be a probability in [0, 1]"),
     ("clip_grad_norm", -1.0, "clip_grad_norm must be a number >= 0"),
     ("milestones", (0.9, 0.5), "milestones must be increasing fractions"),
+    ("box_batch_size_per_image", 2, "box_batch_size_per_image must be an integer >= 4 (a quarter may be positive), got 2"),
 ])
 def test_out_of_range_settings_are_refused_by_name(tmp_path, field, value, expected):
     with pytest.raises(ValueError, match=re.escape(f"TrainConfig.{expected}")):
@@ -210,3 +211,20 @@ def test_evaluation_meeting_non_finite_outputs_says_the_model_diverged(tmp_path)
         p.data[...] = np.inf
     with pytest.raises(TrainingDiverged, match="evaluation met non-finite .* diverged. Try a lower --lr"):
         predict_dataset(trainer.model, Subset(trainer.val_dataset, 1))
+
+
+def test_box_batch_size_per_image_reaches_the_samplers_and_caps_the_mask_heads_positives(tmp_path):
+    trainer = Trainer(_config(box_batch_size_per_image=16), str(tmp_path), progress=False)
+    sampler = trainer.model.roi_heads.fg_bg_sampler
+    assert (sampler.batch_size_per_image, sampler.positive_fraction) == (16, 0.25)
+    # the RPN's sampler is not this setting
+    assert trainer.model.rpn.fg_bg_sampler.batch_size_per_image == 256
+
+
+def test_a_checkpoint_config_without_a_later_field_gets_the_value_it_trained_with():
+    from minimrcnn.train.config import LEGACY_VALUES, TrainConfig
+
+    old = TrainConfig().to_dict()
+    del old["box_batch_size_per_image"]          # written before the field existed: it trained with 128
+    assert TrainConfig.from_dict(old).box_batch_size_per_image == LEGACY_VALUES["box_batch_size_per_image"] == 128
+    assert TrainConfig.from_dict({**old, "box_batch_size_per_image": 32}).box_batch_size_per_image == 32
