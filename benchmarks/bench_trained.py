@@ -2,12 +2,13 @@
 
 A fresh model finds no objects, so its RoI heads sample few positives and its mask
 head is light; the steps that fill a real run come from a model that has started to
-find objects. These rows load the weights of a default ``minimrcnn train`` run (1200
+find objects. These rows load the weights of a default ``minimrcnn train`` run (2200
 iterations, seed 0) into both minimrcnn and torchvision's identical network (when
 torch is importable) and time, in the same process and interleaved round by round:
 
 * a training step, batch 4 at 128 x 128 (forward, losses, backward), and the number of
-  positive RoIs that reach the mask head (the mask head's batch R);
+  positive RoIs that reach the mask head (the mask head's batch R); with the preset's 128
+  sampled RoIs per image, and again with the training recipe's ``TrainConfig().box_batch_size_per_image``;
 * the per-stage time of that step (forward stages plus backward add up to the step);
 * inference on the same batch of 4 and its per-stage time, with the detections kept.
 
@@ -15,7 +16,7 @@ torch is importable) and time, in the same process and interleaved round by roun
     python benchmarks/bench_trained.py --weights PATH      # this suite alone
     python benchmarks/bench_trained.py --weights PATH --peak-rss   # VmHWM of 3 steps + inference
 
-The weights file is made by (about 7 minutes on 2 cores):
+The weights file is made by (about 10 minutes on 2 cores):
 
     minimrcnn train --out runs/shapes && cp runs/shapes/model.npz lessons/assets/shapes_model.npz
 """
@@ -165,6 +166,21 @@ def run(ctx) -> list:
                     note=f"{note}; {rounds} rounds, ours {_spread(stats['ours'])}"
                          + (f", torchvision {_spread(ref)}" if ref else "")))
     rows += stage_rows(ours, fns["ours"], True, repeats=max(1, rounds // 2))
+
+    # -- the same step with the training recipe's RoI sampling (TrainConfig) -------------------
+    from minimrcnn.train.config import TrainConfig
+    recipe_rois = TrainConfig().box_batch_size_per_image
+    if recipe_rois != ours.roi_heads.fg_bg_sampler.batch_size_per_image:
+        for model in (ours, theirs):
+            if model is not None:
+                model.roi_heads.fg_bg_sampler.batch_size_per_image = recipe_rois
+        stats = interleaved_ms(fns, rounds)
+        ref = stats.get("torchvision")
+        note = f"{our_rois[-1]} positive RoIs in the mask head" + (f" (torchvision {their_rois[-1]})" if their_rois else "")
+        rows.append(Row(f"trained shapes train step, {recipe_rois} RoIs/image (the recipe's)", SHAPE,
+                        stats["ours"][0], ref_name="torchvision" if ref else "", ref_ms=ref[0] if ref else None,
+                        note=f"{note}; {rounds} rounds, ours {_spread(stats['ours'])}"
+                             + (f", torchvision {_spread(ref)}" if ref else "")))
 
     # -- inference -----------------------------------------------------------------------
     ours.eval()

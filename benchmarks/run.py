@@ -77,10 +77,14 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", default=None,
                         help="trained shapes model.npz for the 'trained' suite (default lessons/assets/shapes_model.npz)")
     args = parser.parse_args(argv)
+    # The allocator setting the minimrcnn command runs with (freed large blocks are reused
+    # instead of returned and page-faulted back); it is process-wide, so torch gets it too.
+    from minimrcnn import runtime
+    kept = runtime.keep_freed_memory()
     torch, torchvision = (None, None) if args.no_torch else try_import_torch()
     ctx = Context(matmul_gflops=numpy_matmul_gflops(), torch=torch, torchvision=torchvision, quick=args.quick,
                   weights=args.weights)
-    print(f"# {machine_line()}")
+    print(f"# {machine_line()}; glibc malloc: {'keep_freed_memory() as the minimrcnn command' if kept else 'defaults'}")
     print(f"# NumPy float32 matmul 1024^3: {ctx.matmul_gflops:.1f} GFLOP/s; "
           f"torch: {'%s / torchvision %s' % (torch.__version__, torchvision.__version__) if torch else 'not installed'}")
     rows = []

@@ -1,0 +1,62 @@
+"""The parts of one shifted-GEMM 3x3 convolution on the mask head's shape, and what bounds them.
+
+    python benchmarks/conv_parts.py            # [128, 64, 14, 14], 64 -> 64, 15 repeats
+
+Times, as medians in ms: stacking the input (``stack_shifted``), the one GEMM of all
+kernel rows (``rows_gemm``), the shifted crop (``crop_grid``), the whole forward and
+forward + backward, and two references: NumPy filling a buffer of the stacked size
+(the memory traffic floor of the stacking) and a plain GEMM of the forward's FLOPs.
+With ``keep_freed_memory()``, as the minimrcnn command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from minimrcnn import runtime
+from minimrcnn.nn.functional import conv_shifted
+from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
+def main(shape=(128, 64, 14, 14), repeats: int = 15) -> None:
+    runtime.keep_freed_memory()
+    rng = np.random.default_rng(0)
+    N, C, H, W = shape
+    x = rng.standard_normal(shape, dtype=np.float32)
+    w = rng.standard_normal((C, C, 3, 3), dtype=np.float32) * 0.1
+    dout = rng.standard_normal(shape, dtype=np.float32)
+    geo = conv_shifted.GridGeometry(N, H, W, 1, 1)
+    stacked = conv_shifted.stack_shifted(x, 3, 1, 1)                 # [3, C, U]
+    rows = conv_shifted.rows_gemm(stacked, w)                        # [3, C, U]
+    fill = np.empty_like(stacked)
+    a = rng.standard_normal((C, 9 * C), dtype=np.float32)
+    b = rng.standard_normal((9 * C, N * H * W), dtype=np.float32)
+    parts = {
+        "stack_shifted": lambda: conv_shifted.stack_shifted(x, 3, 1, 1),
+        "rows_gemm": lambda: conv_shifted.rows_gemm(stacked, w),
+        "crop_grid": lambda: conv_shifted.crop_grid(rows, geo),
+        "forward": lambda: conv2d_forward(x, w, None, 1, 1),
+        "forward + backward": lambda: conv2d_backward(dout, conv2d_forward(x, w, None, 1, 1)[1]),
+        f"NumPy fill of the stacked buffer ({stacked.nbytes / 1e6:.0f} MB)": lambda: fill.fill(1.0),
+        "plain GEMM of the forward's FLOPs": lambda: a @ b,
+    }
+    print(f"shifted 3x3 conv {list(shape)} -> {C} channels; median ms of {repeats}")
+    for name, fn in parts.items():
+        print(f"  {name:45s} {median_ms(fn, repeats):7.2f}")
+
+
+if __name__ == "__main__":
+    main(repeats=int(sys.argv[1]) if len(sys.argv) > 1 else 15)
