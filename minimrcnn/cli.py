@@ -252,7 +252,7 @@ def _train_parser(sub, common) -> None:
                         "their iterations (implies --resume)")
     p.add_argument("--seed", type=_non_negative_int, help="seed of everything random (default: 0)")
     p.add_argument("--quick", action="store_true",
-                   help="a short run: 300 iterations (~2.5 min on 2 cores), 50 validation images")
+                   help="a short run: 300 iterations (~1.5 min on 2 cores), 50 validation images")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -13,6 +13,8 @@ import pytest
 from minimrcnn.cli import main
 from minimrcnn.data.coco import CocoDataset
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 NUM_IMAGES = 8
 
 
@@ -105,3 +107,15 @@ def test_predict_writes_coco_results_of_the_folder(trained_run, shapes_folder, t
         assert r["category_id"] in category_ids, f"category_id {r['category_id']} not among {sorted(category_ids)}"
         assert len(r["bbox"]) == 4 and 0.0 <= r["score"] <= 1.0
         assert r["segmentation"]["size"] == [128, 128]
+
+
+def test_every_train_flag_is_in_the_documented_table():
+    from minimrcnn.cli import build_parser
+
+    parser = build_parser()
+    train = next(a for a in parser._subparsers._group_actions[0].choices.values() if a.prog.endswith(" train"))
+    flags = {s for action in train._actions for s in action.option_strings if s.startswith("--") and s != "--help"}
+    with open(os.path.join(ROOT, "docs", "custom-data.md")) as f:
+        table = {m for m in re.findall(r"^\| `(--[a-z-]+)", f.read(), flags=re.M)}
+    assert flags - table == set(), "train flags missing from docs/custom-data.md's table"
+    assert table - flags == set(), "docs/custom-data.md documents train flags that do not exist"

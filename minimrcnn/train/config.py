@@ -17,7 +17,7 @@ LEGACY_VALUES = {"box_batch_size_per_image": 128}
 @dataclasses.dataclass
 class TrainConfig:
     preset: str = "shapes"          # model preset; only the tiny-shapes preset trains on CPU in minutes
-    iters: int = 1200               # SGD iterations (one batch each)
+    iters: int = 2200               # SGD iterations (one batch each)
     batch_size: int = 4             # images per iteration
     lr: float = 0.02                # base learning rate
     momentum: float = 0.9           # SGD momentum
@@ -28,7 +28,7 @@ class TrainConfig:
     absolute_milestones: tuple | None = None  # iterations of the lr drops, set when a finished run is extended
     gamma: float = 0.1              # lr decay at each milestone
     clip_grad_norm: float = 0.0     # rescale gradients whose global L2 norm exceeds this (0: off)
-    box_batch_size_per_image: int = 128  # RoIs sampled per image for the box head, <= 25 % positive (the mask head's)
+    box_batch_size_per_image: int = 64   # RoIs sampled per image for the box head, <= 25 % positive (the mask head's)
     seed: int = 0                   # seeds the model init, the data stream, flips and sampling
     flip_prob: float = 0.5          # probability of a horizontal flip per training image
     image_size: int = 128           # generated shapes images are image_size x image_size

@@ -20,8 +20,9 @@ def test_quick_training_run_learns(tmp_path):
     assert last < 0.5 * first, (first, last)
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert summary["iterations"] == 300
-    # Measured with seed 0 on 2 cores: mean loss 1.32 -> 0.50, AP50 0.33 (bbox) and 0.32
-    # (segm) on the 50 held-out images; an untrained model scores ~0. The floors are half
-    # of that, so the test checks that learning happened, not an exact number.
-    assert summary["bbox"]["AP50"] > 0.15, summary["bbox"]
-    assert summary["segm"]["AP50"] > 0.15, summary["segm"]
+    # Measured with seed 0 on 2 cores (the recipe's 64 RoIs per image): mean loss 1.63 -> 0.70,
+    # AP50 0.255 (bbox) and 0.272 (segm) on the 50 held-out images; an untrained model scores
+    # ~0. The floors are about half of that, so the test checks that learning happened, not
+    # an exact number.
+    assert summary["bbox"]["AP50"] > 0.12, summary["bbox"]
+    assert summary["segm"]["AP50"] > 0.12, summary["segm"]
