@@ -16,10 +16,6 @@ from minimrcnn.nn.functional._checks import check_dout as _check_dout
 from minimrcnn.nn.functional._checks import check_float as _check_float
 
 
-
-
-
-
 # -- ReLU -------------------------------------------------------------------------
 class ReluCache(NamedTuple):
     positive: np.ndarray  # bool[...]: where x > 0, the only places gradient flows through
