@@ -135,6 +135,16 @@ def stage_rows(model, fn, training: bool, repeats: int) -> list:
     return [Row(f"  stage ({tag}): {label}", SHAPE, ms=1e3 * total / repeats) for label, total in timer.totals.items()]
 
 
+def step_row(label: str, stats: dict, our_rois: list, their_rois: list, rounds: int) -> Row:
+    """A training-step row: our median beside torchvision's (if timed), with the last
+    step's positive RoI counts and both spreads in the note."""
+    ref = stats.get("torchvision")
+    note = f"{our_rois[-1]} positive RoIs in the mask head" + (f" (torchvision {their_rois[-1]})" if their_rois else "")
+    return Row(label, SHAPE, stats["ours"][0], ref_name="torchvision" if ref else "", ref_ms=ref[0] if ref else None,
+               note=f"{note}; {rounds} rounds, ours {_spread(stats['ours'])}"
+                    + (f", torchvision {_spread(ref)}" if ref else ""))
+
+
 def run(ctx) -> list:
     weights = getattr(ctx, "weights", None) or DEFAULT_WEIGHTS
     if not os.path.exists(weights):
@@ -156,15 +166,7 @@ def run(ctx) -> list:
         t_images, t_targets = torch_inputs(ctx.torch, samples)
         theirs.roi_heads.mask_head.register_forward_hook(lambda m, inp, out: their_rois.append(int(inp[0].shape[0])))
         fns["torchvision"] = their_step(ctx.torch, theirs, t_images, t_targets)
-    stats = interleaved_ms(fns, rounds)
-    ref = stats.get("torchvision")
-    note = f"{our_rois[-1]} positive RoIs in the mask head"
-    if their_rois:
-        note += f" (torchvision {their_rois[-1]})"
-    rows.append(Row("trained shapes train step", SHAPE, stats["ours"][0], ref_name="torchvision" if ref else "",
-                    ref_ms=ref[0] if ref else None,
-                    note=f"{note}; {rounds} rounds, ours {_spread(stats['ours'])}"
-                         + (f", torchvision {_spread(ref)}" if ref else "")))
+    rows.append(step_row("trained shapes train step", interleaved_ms(fns, rounds), our_rois, their_rois, rounds))
     rows += stage_rows(ours, fns["ours"], True, repeats=max(1, rounds // 2))
 
     # -- the same step with the training recipe's RoI sampling (TrainConfig) -------------------
@@ -174,13 +176,8 @@ def run(ctx) -> list:
         for model in (ours, theirs):
             if model is not None:
                 model.roi_heads.fg_bg_sampler.batch_size_per_image = recipe_rois
-        stats = interleaved_ms(fns, rounds)
-        ref = stats.get("torchvision")
-        note = f"{our_rois[-1]} positive RoIs in the mask head" + (f" (torchvision {their_rois[-1]})" if their_rois else "")
-        rows.append(Row(f"trained shapes train step, {recipe_rois} RoIs/image (the recipe's)", SHAPE,
-                        stats["ours"][0], ref_name="torchvision" if ref else "", ref_ms=ref[0] if ref else None,
-                        note=f"{note}; {rounds} rounds, ours {_spread(stats['ours'])}"
-                             + (f", torchvision {_spread(ref)}" if ref else "")))
+        rows.append(step_row(f"trained shapes train step, {recipe_rois} RoIs/image (the recipe's)",
+                             interleaved_ms(fns, rounds), our_rois, their_rois, rounds))
 
     # -- inference -----------------------------------------------------------------------
     ours.eval()

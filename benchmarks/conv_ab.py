@@ -6,7 +6,7 @@
 Each round calls every contender once, so a busy spell on a shared machine slows them
 alike; prints the median (min-max) ms per contender and shape, with a plain GEMM of the
 forward's FLOPs ([64, 576] @ [576, N*H*W]) as the ceiling of any GEMM-based method.
-Needs torch (skips it when absent).
+Needs torch (skips it when absent). Runs with keep_freed_memory(), as the minimrcnn command.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from bench_trained import interleaved_ms  # noqa: E402
 from common import try_import_torch  # noqa: E402
 
 from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward  # noqa: E402
+from minimrcnn.runtime import keep_freed_memory  # noqa: E402
 
 
 def main(threads: int, rounds: int) -> None:
+    keep_freed_memory()                  # as the minimrcnn command and benchmarks/run.py
     torch, _ = try_import_torch()
     numba.set_num_threads(threads)
     if torch is not None:

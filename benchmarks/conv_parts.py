@@ -11,24 +11,17 @@ With ``keep_freed_memory()``, as the minimrcnn command runs.
 
 from __future__ import annotations
 
+import os
 import sys
-import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import median_ms  # noqa: E402
 
 from minimrcnn import runtime
 from minimrcnn.nn.functional import conv_shifted
 from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
 
 
 def main(shape=(128, 64, 14, 14), repeats: int = 15) -> None:
@@ -55,7 +48,7 @@ def main(shape=(128, 64, 14, 14), repeats: int = 15) -> None:
     }
     print(f"shifted 3x3 conv {list(shape)} -> {C} channels; median ms of {repeats}")
     for name, fn in parts.items():
-        print(f"  {name:45s} {median_ms(fn, repeats):7.2f}")
+        print(f"  {name:45s} {median_ms(fn, repeats, warmup=1):7.2f}")
 
 
 if __name__ == "__main__":

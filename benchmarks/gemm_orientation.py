@@ -13,22 +13,15 @@ can be re-checked (on a quiet machine the two take the same time: docs/benchmark
 
 from __future__ import annotations
 
+import os
 import sys
-import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import median_ms  # noqa: E402
+
 C_OUT, Q, COLUMNS = 64, 64 * 9, 128 * 14 * 14   # mask head: 128 RoIs of [64, 14, 14], 3x3 kernel
-
-
-def median_ms(f, repeats: int) -> float:
-    f()   # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
 
 
 def main(repeats: int = 5) -> None:
@@ -38,8 +31,8 @@ def main(repeats: int = 5) -> None:
     for label, (a, b) in {"contiguous": (dout, cols),
                           "strided windows": (np.pad(dout, ((0, 0), (0, 31)))[:, 31:],
                                               np.pad(cols, ((0, 0), (0, 31)))[:, 31:])}.items():
-        slow = median_ms(lambda: a @ b.T, repeats)                                  # [C_out, Q]
-        fast = median_ms(lambda: np.ascontiguousarray((b @ a.T).T), repeats)
+        slow = median_ms(lambda: a @ b.T, repeats, warmup=1)                                  # [C_out, Q]
+        fast = median_ms(lambda: np.ascontiguousarray((b @ a.T).T), repeats, warmup=1)
         print(f"{label:16s} dout @ cols.T: {slow:7.1f} ms   (cols @ dout.T).T: {fast:7.1f} ms   "
               f"ratio {slow / fast:.2f}")
 

@@ -27,9 +27,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 WORKER = r"""
-import sys, time
+import sys
 import numpy as np
 sys.path.insert(0, {bench!r})
+from common import median_ms
 from minimrcnn import runtime
 runtime.keep_freed_memory()
 from bench_model import shapes_batch
@@ -49,16 +50,7 @@ def step():
 def infer():
     model.eval()(images)
 
-def median_ms(fn, n=10):
-    fn()
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
-
-print(median_ms(step), median_ms(infer))
+print(median_ms(step, 10, warmup=1), median_ms(infer, 10, warmup=1))
 """
 
 
