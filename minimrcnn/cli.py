@@ -231,26 +231,26 @@ def _train_parser(sub, common) -> None:
                    help="RoIs sampled per training image for the box head, at most a quarter positive; the "
                         f"positives also train the mask head (default: {TrainConfig.box_batch_size_per_image})")
     p.add_argument("--clip-grad-norm", type=_non_negative_float, metavar="MAX",
-                   help="rescale gradients whose global L2 norm exceeds MAX (default: 0, off)")
+                   help=f"rescale gradients whose global L2 norm exceeds MAX (default: {TrainConfig.clip_grad_norm:g}, off)")
     p.add_argument("--coco", metavar="DIR", help="train on a COCO-format folder (DIR/images, DIR/annotations.json)")
     p.add_argument("--val-coco", metavar="DIR", help="evaluate on a COCO-format folder")
     p.add_argument("--image-size", type=_int_at_least(32, "an integer >= 32"),
-                   help="side of the generated shapes images (default: 128)")
-    p.add_argument("--num-val-images", type=_positive_int, help="generated held-out images (default: 200)")
+                   help=f"side of the generated shapes images (default: {TrainConfig.image_size})")
+    p.add_argument("--num-val-images", type=_positive_int, help=f"generated held-out images (default: {TrainConfig.num_val_images})")
     p.add_argument("--eval-every", type=_non_negative_int, metavar="N",
-                   help="evaluate on 50 held-out images every N iterations; 0: only at the end "
+                   help=f"evaluate on {TrainConfig.num_periodic_val_images} held-out images every N iterations; 0: only at the end "
                         "(default: iters // 4, i.e. 3 evaluations along the way, or 0 below 200 iterations)")
     p.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
-                   help="write checkpoint.npz every N iterations (default: 250; also at the end and on Ctrl-C)")
+                   help=f"write checkpoint.npz every N iterations (default: {TrainConfig.checkpoint_every}; also at the end and on Ctrl-C)")
     p.add_argument("--log-every", type=_positive_int, metavar="N",
-                   help="write the losses to metrics.jsonl every N iterations (default: 10)")
+                   help=f"write the losses to metrics.jsonl every N iterations (default: {TrainConfig.log_every})")
     p.add_argument("--out", default="runs/shapes", metavar="RUN_DIR", help="output folder (default: runs/shapes)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in RUN_DIR from its checkpoint, with its settings")
     p.add_argument("--extend", action="store_true",
                    help="train a finished run further, to --iters N: its learning-rate milestones stay at "
                         "their iterations (implies --resume)")
-    p.add_argument("--seed", type=_non_negative_int, help="seed of everything random (default: 0)")
+    p.add_argument("--seed", type=_non_negative_int, help=f"seed of everything random (default: {TrainConfig.seed})")
     p.add_argument("--quick", action="store_true",
                    help="a short run: 300 iterations (~1.5 min on 2 cores), 50 validation images")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
