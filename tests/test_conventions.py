@@ -104,29 +104,3 @@ def test_top_level_weights_functions_load_lazily():
     assert minimrcnn.load_weights is load_weights and minimrcnn.save_weights is save_weights
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         minimrcnn.nope  # noqa: B018
-
-
-@pytest.mark.parametrize("package_name", ["minimrcnn.ops"])
-def test_packages_do_not_shadow_their_modules(package_name):
-    """``import minimrcnn.ops.roi_align as m`` must give the module, not a function re-exported
-    under the module's name (a reader looking for the file would get the function).
-    nn.functional keeps torch's ``F.interpolate``, the one function named like its module there."""
-    package = importlib.import_module(package_name)
-    infos = list(pkgutil.iter_modules(package.__path__))
-    assert infos
-    for info in infos:
-        full = f"{package_name}.{info.name}"
-        module = importlib.import_module(full)
-        assert getattr(package, info.name) is module, f"{full} is shadowed by {getattr(package, info.name)!r}"
-        bound = {}
-        exec(f"import {full} as m", bound)       # the statement a reader types
-        assert bound["m"].__name__ == full
-
-
-def test_functions_named_like_their_module_import_from_it():
-    from minimrcnn.ops.crop_and_resize import crop_and_resize
-    from minimrcnn.ops.nms import nms
-    from minimrcnn.ops.roi_align import roi_align
-    from minimrcnn.ops.roi_pool import roi_pool
-    for function in (crop_and_resize, nms, roi_align, roi_pool):
-        assert function.__module__ == f"minimrcnn.ops.{function.__name__}"

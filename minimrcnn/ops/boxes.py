@@ -34,13 +34,22 @@ _KERNEL_MIN_PAIRS = 4096
 _PARALLEL_MIN_PAIRS = 1 << 22
 
 
-def box_area(boxes) -> np.ndarray:
-    """Area of each box, ``(x2 - x1) * (y2 - y1)`` (no +1).
+def _check_fmt(fmt: str) -> None:
+    if fmt not in _FORMATS:
+        raise ValueError(f"fmt must be one of {_FORMATS}, got {fmt!r}")
 
-    boxes (float[R, 4]): (x1, y1, x2, y2).
+
+def box_area(boxes, fmt: str = "xyxy") -> np.ndarray:
+    """Area of each box, ``(x2 - x1) * (y2 - y1)`` (no +1), as ``torchvision.ops.box_area``.
+
+    boxes (float[R, 4]): (x1, y1, x2, y2), or (x, y, w, h) / (cx, cy, w, h) with ``fmt``
+    "xywh" / "cxcywh", whose area is ``w * h``.
     Returns float[R] (the boxes' dtype).
     """
+    _check_fmt(fmt)
     boxes = check_boxes(boxes, "boxes", allow_int=True)
+    if fmt != "xyxy":
+        return boxes[:, 2] * boxes[:, 3]
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
@@ -98,13 +107,18 @@ def _box_iou_kernel(iou, boxes1, boxes2):
         _box_iou_row(iou[i], boxes1[i, 0], boxes1[i, 1], boxes1[i, 2], boxes1[i, 3], bx1, by1, bx2, by2, area_b)
 
 
-def box_iou(boxes1, boxes2) -> np.ndarray:
+def box_iou(boxes1, boxes2, fmt: str = "xyxy") -> np.ndarray:
     """Pairwise IoU of two box sets, as ``torchvision.ops.box_iou``.
 
-    boxes1 (float[R1, 4]), boxes2 (float[R2, 4]): (x1, y1, x2, y2).
+    boxes1 (float[R1, 4]), boxes2 (float[R2, 4]): (x1, y1, x2, y2), or in ``fmt`` "xywh" /
+    "cxcywh" (converted to corners first, as torchvision does).
     Returns float[R1, R2]: IoU in [0, 1]; NaN where both boxes have zero area.
     float32/float64 in -> same dtype out; integer boxes -> float32 (as torch's int division).
     """
+    _check_fmt(fmt)
+    if fmt != "xyxy":
+        boxes1 = box_convert(check_boxes(boxes1, "boxes1", allow_int=True), fmt, "xyxy")
+        boxes2 = box_convert(check_boxes(boxes2, "boxes2", allow_int=True), fmt, "xyxy")
     boxes1 = check_boxes(boxes1, "boxes1", allow_int=True)
     boxes2 = check_boxes(boxes2, "boxes2", allow_int=True)
     R1, R2 = boxes1.shape[0], boxes2.shape[0]
