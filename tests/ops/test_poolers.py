@@ -22,6 +22,23 @@ def test_level_mapper_table():
     np.testing.assert_array_equal(levels, np.array(expected_k) - 2)
 
 
+def test_level_mapper_eps_keeps_float32_sides_just_under_a_power_of_two_up():
+    """torchvision adds eps = 1e-6 before the floor: in float32, sides 223.9999 and 447.9998
+    have log2(side / 224) a hair under 0 and 1, and land on levels 4 and 5 (torchvision 0.29.1
+    gives [2, 3, 1] for these three). Without eps they would drop one level."""
+    sides = np.array([square(s) for s in (223.9999, 447.9998, 111.99995)], np.float32)
+    np.testing.assert_array_equal(LevelMapper(2, 5)([sides]), [2, 3, 1])
+
+
+def test_multiscale_roi_align_defaults_are_torchvisions():
+    """Both presets rely on the defaults: canonical_scale 224 maps to canonical_level 4."""
+    pooler = MultiScaleRoIAlign(NAMES, 7, 2)
+    feats = pyramid(np.random.default_rng(0), 1, 1, 512, 512)
+    boxes = np.array([square(s) for s in (32, 112, 224, 448)], np.float32)
+    pooler(feats, [boxes], [(512, 512)])
+    np.testing.assert_array_equal(pooler.map_levels([boxes]), [0, 1, 2, 3])
+
+
 def pyramid(rng, N, C, padded_h, padded_w, dtype=np.float64):
     feats = {name: rng.standard_normal((N, C, padded_h >> (2 + i), padded_w >> (2 + i))).astype(dtype)
              for i, name in enumerate(NAMES)}
