@@ -46,7 +46,7 @@ import matplotlib
 matplotlib.rcParams["figure.dpi"] = {FIGURE_DPI}
 """
 
-_SOLUTION_MARK = re.compile(r"^# %% exercise (\d+)\s*$", re.MULTILINE)
+_BLOCK_MARK = re.compile(r"^# %% exercise (\d+)(.*)$", re.MULTILINE)
 
 
 def lesson_paths(names=()) -> list[pathlib.Path]:
@@ -84,20 +84,27 @@ def tagged(nb, tag: str) -> list[int]:
     return [i for i, cell in enumerate(nb.cells) if tag in cell.metadata.get("tags", [])]
 
 
+def marked_blocks(path: pathlib.Path) -> list[tuple[int, str, str]]:
+    """[(N, rest of the mark line, source)] of a file of blocks opened by ``# %% exercise N...`` lines."""
+    text = path.read_text()
+    marks = list(_BLOCK_MARK.finditer(text))
+    if not marks:
+        raise ValueError(f"{path}: expected blocks opened by '# %% exercise N' lines, found none")
+    blocks = []
+    for k, mark in enumerate(marks):
+        end = marks[k + 1].start() if k + 1 < len(marks) else len(text)
+        blocks.append((int(mark.group(1)), mark.group(2).strip(), text[mark.end():end].strip("\n") + "\n"))
+    return blocks
+
+
 def solution_blocks(stem: str) -> dict[int, str]:
     """{N: source} of lessons/solutions/<stem>.py, one block per ``# %% exercise N`` line."""
     path = SOLUTIONS_DIR / f"{stem}.py"
-    text = path.read_text()
-    marks = list(_SOLUTION_MARK.finditer(text))
-    if not marks:
-        raise ValueError(f"{path}: expected blocks opened by '# %% exercise N' lines, found none")
     blocks = {}
-    for k, mark in enumerate(marks):
-        end = marks[k + 1].start() if k + 1 < len(marks) else len(text)
-        number = int(mark.group(1))
+    for number, _, source in marked_blocks(path):
         if number in blocks:
             raise ValueError(f"{path}: exercise {number} appears twice")
-        blocks[number] = text[mark.end():end].strip("\n") + "\n"
+        blocks[number] = source
     return blocks
 
 

@@ -7,6 +7,10 @@ the same kernel re-runs each original (unsolved) exercise cell followed by its c
 tests then read that one executed notebook:
 
 * every check printed "Exercise N: correct" on the solution, and not on the empty exercise;
+* every check rejects the typical wrong answers of tests/lesson_wrong_answers/<stem>.py (at
+  least two per exercise, each opened by ``# %% exercise N: <regex>``) with a message that
+  matches the regex, i.e. names the cause (each is appended to the same kernel, after the
+  stubs, with its check cell allowed to raise);
 * the fast run drew at least as many figures as the committed full-mode outputs hold;
 * the run wrote nothing into lessons/ (notebooks write under runs/).
 
@@ -18,12 +22,15 @@ one solution block each), and the committed outputs were produced by the committ
 import copy
 import importlib.util
 import pathlib
+import re
 
 import nbformat
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LESSONS_DIR = ROOT / "lessons"
+WRONG_ANSWERS_DIR = pathlib.Path(__file__).resolve().parent / "lesson_wrong_answers"
+MIN_WRONG_ANSWERS = 2   # per exercise
 
 _spec = importlib.util.spec_from_file_location("run_lessons", LESSONS_DIR / "run_lessons.py")
 run_lessons = importlib.util.module_from_spec(_spec)
@@ -39,6 +46,8 @@ def _outputs_text(cell) -> str:
     for out in cell.get("outputs", []):
         if out.get("output_type") == "stream":
             parts.append(out.get("text", ""))
+        elif out.get("output_type") == "error":
+            parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}")
         elif "text/plain" in out.get("data", {}):
             parts.append(out["data"]["text/plain"])
     return "".join(parts)
@@ -68,6 +77,13 @@ class _Run:
             nb.cells.append(nbformat.v4.new_code_cell(committed.cells[exercise].source))
             nb.cells.append(nbformat.v4.new_code_cell(committed.cells[check].source))
             self.stub_checks.append(len(nb.cells) - 1)
+        self.wrong_checks = []   # (exercise number, cause regex, index of its check cell)
+        for number, cause, source in wrong_answer_blocks(path.stem):
+            if not 1 <= number <= len(checks):
+                continue   # test_every_exercise_has_wrong_answers reports it
+            for cell_source in (source, committed.cells[checks[number - 1]].source):
+                nb.cells.append(nbformat.v4.new_code_cell(cell_source, metadata={"tags": ["raises-exception"]}))
+            self.wrong_checks.append((number, cause, len(nb.cells) - 1))
         before = _files_under(LESSONS_DIR)
         self.error = None
         try:
@@ -81,6 +97,14 @@ class _Run:
     def check_ran(self):
         if self.error is not None:
             pytest.fail(f"the lesson failed in fast mode with its solutions:\n{self.error}")
+
+
+def wrong_answer_blocks(stem: str) -> list[tuple[int, str, str]]:
+    """[(exercise N, cause regex, source)] of tests/lesson_wrong_answers/<stem>.py ([] if absent)."""
+    path = WRONG_ANSWERS_DIR / f"{stem}.py"
+    if not path.exists():
+        return []
+    return [(number, rest.lstrip(":").strip(), source) for number, rest, source in run_lessons.marked_blocks(path)]
 
 
 _RUNS = {}
@@ -165,3 +189,31 @@ def test_fast_run_draws_the_committed_figures(path):
 def test_lesson_writes_nothing_into_lessons(path):
     run = executed(path)
     assert not run.new_files, f"{path.name} wrote {run.new_files} into lessons/ (write under ../runs/{path.stem}/)"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_every_exercise_has_wrong_answers(path):
+    nb = nbformat.read(path, as_version=4)
+    count = len(run_lessons.tagged(nb, "exercise"))
+    blocks = wrong_answer_blocks(path.stem)
+    per_exercise = {n: sum(1 for number, _, _ in blocks if number == n) for n in range(1, count + 1)}
+    assert all(v >= MIN_WRONG_ANSWERS for v in per_exercise.values()), (
+        f"tests/lesson_wrong_answers/{path.stem}.py: wrong answers per exercise {per_exercise}, "
+        f"expected at least {MIN_WRONG_ANSWERS} each")
+    assert all(1 <= number <= count and cause for number, cause, _ in blocks), (
+        f"tests/lesson_wrong_answers/{path.stem}.py: every block opens with '# %% exercise N: <regex>', "
+        f"N in 1..{count}")
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_checks_reject_typical_wrong_answers(path):
+    run = executed(path)
+    run.check_ran()
+    for number, cause, index in run.wrong_checks:
+        printed = _outputs_text(run.nb.cells[index])
+        wrong = run.nb.cells[index - 1].source.strip().splitlines()
+        assert f"Exercise {number}: correct" not in printed, (
+            f"{path.name}: check {number} accepted the wrong answer\n{chr(10).join(wrong)}")
+        assert re.search(cause, printed, re.IGNORECASE | re.DOTALL), (
+            f"{path.name}: check {number} rejected a wrong answer, but its message does not match "
+            f"{cause!r} (the cause):\n{printed}\nthe wrong answer:\n{chr(10).join(wrong)}")

@@ -1,0 +1,125 @@
+"""What the lessons' exercise checks share: hide the function being re-implemented, find the
+smallest input that disagrees, and print numbers as plain Python.
+
+A check cell uses it like this (lesson 04, exercise 1)::
+
+    from checking import hidden, smallest_disagreement
+
+    expected = [nms(*case) for case in cases]                  # the library, before hiding it
+    with hidden("minimrcnn.ops.nms.nms", exercise=1):
+        found = smallest_disagreement(cases, my_nms, expected)  # my_nms runs with nms hidden
+    assert found is None, found.message("Exercise 1", ("boxes", "scores", "threshold"),
+                                        hint="Visit the boxes in stable order of -scores.")
+
+``hidden`` replaces the library object, wherever the learner could reach it (the notebook's
+globals and every ``minimrcnn`` module that holds it), by a stand-in that raises
+``LibraryShortcut`` naming the function. The reference answers are computed outside the
+``with`` block, so the check itself can still call the library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import sys
+
+import numpy as np
+
+
+class LibraryShortcut(AssertionError):
+    """The learner's code called the library function the exercise asks them to write."""
+
+
+def _resolve(dotted: str):
+    """'minimrcnn.ops.nms.nms' -> the object (module path, then attribute)."""
+    module_name, _, attribute = dotted.rpartition(".")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+@contextlib.contextmanager
+def hidden(*dotted_names: str, exercise: int | None = None, namespace: dict | None = None):
+    """Within the block, every binding of these library objects raises ``LibraryShortcut``.
+
+    dotted_names: e.g. "minimrcnn.ops.nms.nms". namespace: the notebook's globals (default:
+    the ``__main__`` module's, which is the notebook's in Jupyter). Bindings are restored on exit.
+    """
+    namespace = vars(sys.modules["__main__"]) if namespace is None else namespace
+    label = f"Exercise {exercise}: " if exercise is not None else ""
+    originals = {dotted: _resolve(dotted) for dotted in dotted_names}
+    swapped = []   # (dict, key, original)
+    places = [namespace] + [vars(module) for name, module in list(sys.modules.items())
+                            if name.split(".")[0] == "minimrcnn" and module is not None]
+    for dotted, original in originals.items():
+        def stand_in(*args, _dotted=dotted, **kwargs):
+            raise LibraryShortcut(
+                f"{label}your code called {_dotted}, the function this exercise asks you to write "
+                f"yourself. Build it from the pieces the exercise names instead.")
+        for place in places:
+            for key, value in list(place.items()):
+                if value is original:
+                    swapped.append((place, key, original))
+                    place[key] = stand_in
+    try:
+        yield
+    finally:
+        for place, key, original in reversed(swapped):
+            place[key] = original
+
+
+def plain(value):
+    """NumPy arrays and scalars as plain Python numbers (floats to 6 significant digits)."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    array = np.asarray(value) if isinstance(value, (np.ndarray, np.generic)) else None
+    if array is None:
+        return float(f"{value:.6g}") if isinstance(value, float) else value
+    if array.dtype.kind == "f":
+        return plain(array.tolist())
+    return array.tolist()
+
+
+def _size(args) -> int:
+    return sum(np.size(a) for a in args if isinstance(a, (np.ndarray, list, tuple)))
+
+
+@dataclasses.dataclass
+class Disagreement:
+    """The smallest case where the learner's function and the reference differ."""
+    args: tuple
+    got: object
+    expected: object
+
+    def message(self, label: str, names: tuple[str, ...] = (), hint: str = "") -> str:
+        """'Exercise N: on input ... you return ..., the library returns ...' plus the hint."""
+        names = names or tuple(f"argument {k + 1}" for k in range(len(self.args)))
+        shown = ", ".join(f"{n}={plain(a)!r}" for n, a in zip(names, self.args))
+        text = f"{label}: on {shown}\n  you return      {plain(self.got)!r}\n  the library has {plain(self.expected)!r}"
+        return text + (f"\n{hint}" if hint else "")
+
+
+def _same(got, expected, atol: float) -> bool:
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.shape != expected.shape:
+        return False
+    if expected.dtype.kind == "f" or got.dtype.kind == "f":
+        return bool(np.allclose(got, expected, rtol=0, atol=atol, equal_nan=True))
+    return bool(np.array_equal(got, expected))
+
+
+def smallest_disagreement(cases, mine, reference, atol: float = 1e-5) -> Disagreement | None:
+    """Run ``mine(*args)`` on every case; the smallest case (by element count) that differs.
+
+    cases: list of argument tuples. reference: the library function or a list of its answers
+    (one per case; pass answers computed beforehand when ``mine`` runs under ``hidden``).
+    Floats agree within ``atol``; integers and shapes exactly. Returns None when all agree.
+    """
+    expected = reference if isinstance(reference, list) else [reference(*args) for args in cases]
+    found = []
+    for args, answer in zip(cases, expected):
+        got = mine(*args)
+        if not _same(got, answer, atol):
+            found.append(Disagreement(tuple(args), got, answer))
+    return min(found, key=lambda d: _size(d.args)) if found else None
