@@ -6,7 +6,7 @@
 
 Each notebook runs top to bottom in a fresh kernel, as Jupyter runs it: working directory
 lessons/, the inline matplotlib backend (MPLBACKEND is removed from the kernel's environment,
-so a figure is a PNG output and can be counted), figures at 72 dpi to keep the .ipynb small.
+so a figure is a PNG output and can be counted), figures at 100 dpi, readable at GitHub's width.
 The notebook is written back with its outputs and with ``metadata["minimrcnn"]``:
 
     source_sha256  sha256 of the code cells' sources (tests/test_lessons.py compares it with
@@ -37,7 +37,7 @@ LESSONS_DIR = pathlib.Path(__file__).resolve().parent
 SOLUTIONS_DIR = LESSONS_DIR / "solutions"
 FAST_ENV = "MINIMRCNN_LESSON_FAST"
 METADATA_KEY = "minimrcnn"
-FIGURE_DPI = 72
+FIGURE_DPI = 100
 
 # Run before the first cell, outside the notebook (not stored, not counted in the history).
 SETUP_CODE = f"""\
