@@ -32,9 +32,28 @@ class LibraryShortcut(AssertionError):
 
 
 def _resolve(dotted: str):
-    """'minimrcnn.ops.nms.nms' -> the object (module path, then attribute)."""
-    module_name, _, attribute = dotted.rpartition(".")
-    return getattr(importlib.import_module(module_name), attribute)
+    """'minimrcnn.ops.nms.nms' -> the object: the longest importable module path, then attributes
+    (so 'minimrcnn.ops.anchors.AnchorGenerator.__call__' names a method)."""
+    parts = dotted.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            obj = getattr(obj, attribute)
+        return obj
+    raise ImportError(f"cannot resolve {dotted!r}")
+
+
+def _owner_class(dotted: str):
+    """The class that holds a method named by ``dotted`` ('...AnchorGenerator.__call__'), else None."""
+    parent = dotted.rpartition(".")[0]
+    try:
+        owner = _resolve(parent)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    return owner if isinstance(owner, type) else None
 
 
 @contextlib.contextmanager
@@ -48,6 +67,7 @@ def hidden(*dotted_names: str, exercise: int | None = None, namespace: dict | No
     label = f"Exercise {exercise}: " if exercise is not None else ""
     originals = {dotted: _resolve(dotted) for dotted in dotted_names}
     swapped = []   # (dict, key, original)
+    class_swaps = []   # (class, method name, original)
     places = [namespace] + [vars(module) for name, module in list(sys.modules.items())
                             if name.split(".")[0] == "minimrcnn" and module is not None]
     for dotted, original in originals.items():
@@ -60,11 +80,18 @@ def hidden(*dotted_names: str, exercise: int | None = None, namespace: dict | No
                 if value is original:
                     swapped.append((place, key, original))
                     place[key] = stand_in
+        owner = _owner_class(dotted)
+        if owner is not None:   # a method: every instance (e.g. model.rpn.anchor_generator) trips
+            method = dotted.rpartition(".")[2]
+            class_swaps.append((owner, method, owner.__dict__[method]))
+            setattr(owner, method, stand_in)
     try:
         yield
     finally:
         for place, key, original in reversed(swapped):
             place[key] = original
+        for owner, method, original in reversed(class_swaps):
+            setattr(owner, method, original)
 
 
 def plain(value):
@@ -123,3 +150,27 @@ def smallest_disagreement(cases, mine, reference, atol: float = 1e-5) -> Disagre
         if not _same(got, answer, atol):
             found.append(Disagreement(tuple(args), got, answer))
     return min(found, key=lambda d: _size(d.args)) if found else None
+
+
+def solution(stem: str, number: int, namespace: dict | None = None) -> dict:
+    """Run block ``number`` of lessons/solutions/<stem>.py in a copy of the notebook's globals.
+
+    Returns the names the block defines, e.g. ``solution("03_anchors_and_box_coding", 2)["gt_coverage"]``.
+    A lesson's "what you should find" cell uses it to show a measurement exercise's payoff in the
+    committed outputs without pasting the solution into the notebook (and without replacing the
+    learner's own function).
+    """
+    import pathlib
+    import re
+
+    namespace = vars(sys.modules["__main__"]) if namespace is None else namespace
+    text = (pathlib.Path(__file__).resolve().parent / "solutions" / f"{stem}.py").read_text()
+    marks = list(re.finditer(r"^# %% exercise (\d+).*$", text, re.MULTILINE))
+    for k, mark in enumerate(marks):
+        if int(mark.group(1)) == number:
+            end = marks[k + 1].start() if k + 1 < len(marks) else len(text)
+            scope = dict(namespace)
+            exec(compile(text[mark.end():end], f"solutions/{stem}.py", "exec"), scope)
+            return {key: value for key, value in scope.items()
+                    if key != "__builtins__" and (key not in namespace or value is not namespace[key])}
+    raise KeyError(f"solutions/{stem}.py has no block '# %% exercise {number}'")

@@ -176,3 +176,15 @@ def test_without_disable_jit_the_script_warns_and_the_breakpoint_is_never_hit():
     assert "_bilinear_entry()" not in responses[2]                            # ... never hit
     assert "The program finished" in responses[2]
     assert "NUMBA_DISABLE_JIT is not 1" in stderr
+
+
+def test_with_reference_kernels_the_twin_breakpoint_is_hit_and_no_never_hit_warning():
+    # MINIMRCNN_KERNELS=reference runs the plain-Python twin: a breakpoint on its bilinear_interpolate
+    # is hit even with the JIT on, so the script must not claim that breakpoints are never hit.
+    responses, stderr = run_pdb("MINIMRCNN_KERNELS=reference python -m pdb docs/examples/step_into_roi_align.py",
+                                ["from minimrcnn.ops.roi_align import bilinear_interpolate",
+                                 "b bilinear_interpolate", "c", "p y, x", "q"], ROOT, jit_disabled=False)
+    assert "Breakpoint 1 at" in responses[1]
+    assert "bilinear_interpolate()" in responses[2]                           # hit
+    assert value(responses[3]) == next(samples())[1]                          # the first sample, as the kernel's
+    assert "never hit" not in stderr and "bilinear_interpolate" in stderr

@@ -42,3 +42,23 @@ def test_smallest_disagreement_names_the_smallest_case_in_plain_numbers():
 def test_plain_turns_numpy_into_python():
     assert checking.plain([np.int64(3), np.float32(0.1)]) == [3, 0.1]
     assert checking.plain(np.array([[1, 2]])) == [[1, 2]]
+
+
+def test_hidden_trips_a_method_on_every_instance():
+    from minimrcnn.ops.anchors import AnchorGenerator
+
+    generator = AnchorGenerator(((8,),), ((1.0,),))
+    original = AnchorGenerator.__call__
+    with checking.hidden("minimrcnn.ops.anchors.AnchorGenerator.__call__", exercise=1, namespace={}):
+        with pytest.raises(checking.LibraryShortcut, match="AnchorGenerator.__call__"):
+            generator((8, 8), [(2, 2)])
+    assert AnchorGenerator.__call__ is original
+    assert len(generator((8, 8), [(2, 2)])) == 4
+
+
+def test_solution_runs_a_block_in_a_copy_of_the_namespace():
+    namespace = {"np": np, "nms": nms_function, "box_iou": ops.box_iou}
+    defined = checking.solution("04_nms", 1, namespace)
+    assert set(defined) == {"my_nms"} and "my_nms" not in namespace
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11]], np.float32)
+    np.testing.assert_array_equal(defined["my_nms"](boxes, np.array([0.9, 0.8], np.float32), 0.5), [0])

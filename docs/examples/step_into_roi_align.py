@@ -20,13 +20,14 @@ import numpy as np
 from minimrcnn import reference_kernels_enabled
 from minimrcnn.ops.roi_align import roi_align
 
-if not numba.config.DISABLE_JIT:
+if reference_kernels_enabled():
+    # The readable twin runs: plain Python, so its breakpoints are hit with or without the JIT.
+    print("note: MINIMRCNN_KERNELS=reference runs the readable twin, not the kernels: break on "
+          "bilinear_interpolate (minimrcnn.ops.roi_align) instead of _bilinear_entry", file=sys.stderr)
+elif not numba.config.DISABLE_JIT:
     print("warning: NUMBA_DISABLE_JIT is not 1, so the Numba kernels run compiled and a pdb "
           "breakpoint inside them is accepted but never hit. Run:\n"
           "    NUMBA_DISABLE_JIT=1 python -m pdb " + sys.argv[0], file=sys.stderr)
-if reference_kernels_enabled():
-    print("warning: MINIMRCNN_KERNELS=reference runs the readable twin, not the kernels: "
-          "break on bilinear_interpolate instead of _bilinear_entry", file=sys.stderr)
 
 features = np.arange(25, dtype=np.float64).reshape(1, 1, 5, 5)     # [N=1, C=1, H=5, W=5]
 boxes = np.array([[0.0, 1.0, 3.0, 11.0, 13.0]])                    # [R=1, 5]: (batch, x1, y1, x2, y2)
