@@ -17,5 +17,5 @@ def my_batched_nms(boxes, scores, classes, threshold):
     for c in np.unique(classes):
         members = np.flatnonzero(classes == c)                 # indices into the full arrays
         kept.append(members[nms(boxes[members], scores[members], threshold)])
-    kept = np.concatenate(kept)
-    return kept[np.argsort(-scores[kept], kind="stable")]
+    kept = np.sort(np.concatenate(kept))                       # index order, so that ties ...
+    return kept[np.argsort(-scores[kept], kind="stable")]      # ... keep the lower index first
