@@ -24,3 +24,13 @@ def my_bin_gradient(H, W, ys, xs):
             for (py, px), w in zip([(yl, xl), (yl, xh), (yh, xl), (yh, xh)], (w1, w2, w3, w4)):
                 grad[py, px] += w / count
     return grad
+
+# %% exercise 3
+def my_spread(dinput, g, neighbours, count):
+    """Add one sample's g float[C] * w_i / count to its 4 neighbours in dinput float[C, H, W], in place."""
+    y_low, y_high, x_low, x_high, w1, w2, w3, w4 = neighbours
+    # w2 weighs (y_low, x_high) and w3 (y_high, x_low): spread_buggy had them swapped.
+    dinput[:, y_low, x_low] += g * w1 / count
+    dinput[:, y_low, x_high] += g * w2 / count
+    dinput[:, y_high, x_low] += g * w3 / count
+    dinput[:, y_high, x_high] += g * w4 / count
