@@ -309,8 +309,11 @@ def mask_iou(dt_masks: np.ndarray, gt_masks: np.ndarray, iscrowd) -> np.ndarray:
     Args:
         dt_masks (bool/uint8[D, H, W]), gt_masks (bool/uint8[G, H, W]), iscrowd (int[G]).
     """
-    dt = np.asarray(dt_masks, dtype=bool).reshape(len(dt_masks), -1).astype(np.float64)
-    gt = np.asarray(gt_masks, dtype=bool).reshape(len(gt_masks), -1).astype(np.float64)
+    # reshape(D, -1) cannot infer -1 for D = 0: flatten H*W from the shape instead
+    dt = np.asarray(dt_masks, dtype=bool)
+    gt = np.asarray(gt_masks, dtype=bool)
+    dt = dt.reshape(len(dt), int(np.prod(dt.shape[1:]))).astype(np.float64)   # [D, H*W]
+    gt = gt.reshape(len(gt), int(np.prod(gt.shape[1:]))).astype(np.float64)   # [G, H*W]
     crowd = np.asarray(iscrowd, dtype=bool).reshape(-1)
     inter = dt @ gt.T  # exact: integer pixel counts in float64
     dt_area, gt_area = dt.sum(1)[:, None], gt.sum(1)[None, :]

@@ -45,7 +45,9 @@ def draw_instances(ax, image, boxes, labels, scores=None, masks=None, class_name
         ax.add_patch(_rectangle(x1, y1, x2 - x1, y2 - y1, colour))
         name = class_names[int(labels[i])] if class_names is not None else str(int(labels[i]))
         tag = name if scores is None else f"{name} {float(scores[i]):.2f}"
-        ax.text(x1, y1 - 1, tag, fontsize=6, color="white", va="bottom",
+        # Above the box, unless the box touches the top edge: then inside it, so no tag is clipped.
+        inside = y1 < 0.08 * image.shape[0]
+        ax.text(x1, y1 + 1 if inside else y1 - 1, tag, fontsize=7, color="white", va="top" if inside else "bottom",
                 bbox=dict(facecolor=colour, alpha=0.8, pad=0.5, linewidth=0))
     ax.set_axis_off()
 

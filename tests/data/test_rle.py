@@ -75,6 +75,12 @@ def test_mask_iou_crowd_and_empty():
     assert rle.iou([rle.encode(np.ones((3, 3), np.uint8))], [rle.encode(b[0])], [0])[0, 0] == -1
 
 
+def test_mask_iou_with_no_detections_or_no_ground_truth():
+    masks = np.zeros((2, 5, 6), np.uint8)
+    assert rle.mask_iou(np.zeros((0, 5, 6), np.uint8), masks, [0, 0]).shape == (0, 2)
+    assert rle.mask_iou(masks, np.zeros((0, 5, 6), np.uint8), []).shape == (2, 0)
+
+
 def test_polygon_rectangle_and_trace_round_trip():
     m = np.zeros((30, 30), np.uint8)
     m[5:15, 8:20] = 1
