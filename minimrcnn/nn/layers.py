@@ -225,9 +225,9 @@ class BatchNorm2d(Module):
             training=self.training, momentum=self.momentum, eps=self.eps)
         if self.training:
             # The functional op never mutates its arguments; the layer owns its state.
-            self._set_buffer("running_mean", cache.new_running_mean)
-            self._set_buffer("running_var", cache.new_running_var)
-            self._set_buffer("num_batches_tracked", np.array(self.num_batches_tracked + 1, dtype=np.int64))
+            self.running_mean = cache.new_running_mean      # buffers stay registered on assignment
+            self.running_var = cache.new_running_var
+            self.num_batches_tracked = np.array(self.num_batches_tracked + 1, dtype=np.int64)
         return out, cache   # kept in eval mode too: its eval-mode backward is a tested use (fixed statistics)
 
     def backward(self, dout, cache):
