@@ -4,7 +4,7 @@ import numba
 import numpy as np
 import pytest
 
-from minimrcnn.ops.poolers import LevelMapper, MultiScaleRoIAlign
+from minimrcnn.ops.poolers import LevelMapper, MultiScaleRoIAlign, MultiScaleRoIAlignCache
 from minimrcnn.ops.roi_align import roi_align
 
 NAMES = ["0", "1", "2", "3"]
@@ -68,7 +68,7 @@ def test_each_box_pooled_from_its_level_in_original_order():
     feats = pyramid(rng, 2, 3, 256, 256)
     boxes = [random_boxes(rng, 30, 250, 240), random_boxes(rng, 20, 256, 256)]
     pooler = MultiScaleRoIAlign(NAMES, 5, 2, canonical_scale=56)     # small image: spread levels
-    out = pooler(feats, boxes, [(250, 240), (256, 256)])
+    out, _ = pooler(feats, boxes, [(250, 240), (256, 256)])
     levels = pooler.map_levels(boxes)
     assert len(np.unique(levels)) >= 3
     rois = np.concatenate([np.r_[[0] * 30, [1] * 20][:, None], np.concatenate(boxes)], 1)
@@ -78,12 +78,25 @@ def test_each_box_pooled_from_its_level_in_original_order():
         np.testing.assert_array_equal(out[r:r + 1], expected)
 
 
+def test_call_keeps_the_module_contract():
+    # Like every Module, calling the pooler is its forward: (out, cache), never out alone.
+    rng = np.random.default_rng(6)
+    feats = pyramid(rng, 1, 2, 64, 64)
+    boxes = [np.array([square(8.0), square(40.0)])]
+    pooler = MultiScaleRoIAlign(NAMES, 3, 2, canonical_scale=56)
+    out, cache = pooler(feats, boxes, [(64, 64)])
+    again, _ = pooler.forward(feats, boxes, [(64, 64)])
+    np.testing.assert_array_equal(out, again)
+    assert isinstance(cache, MultiScaleRoIAlignCache) and cache.num_rois == 2
+    assert sorted(pooler.backward(np.ones_like(out), cache)) == NAMES
+
+
 def test_single_feature_map_has_no_level_mapping():
     rng = np.random.default_rng(2)
     feats = {"feat": rng.standard_normal((1, 2, 16, 16))}
     boxes = [random_boxes(rng, 6, 64, 64) * np.float32(4)]
     pooler = MultiScaleRoIAlign(["feat"], 3, 2)
-    out = pooler(feats, boxes, [(64, 64)])
+    out, _ = pooler(feats, boxes, [(64, 64)])
     assert pooler.scales == [0.25]
     np.testing.assert_array_equal(out, roi_align(feats["feat"], boxes, 3, 0.25, 2))
 
@@ -115,9 +128,9 @@ def _gradient_check_and_backward_keys():
         for i in list(np.ndindex(x.shape))[::13]:          # a sample of entries
             old = x[i]
             x[i] = old + 1e-6
-            plus = np.sum(pooler(feats, boxes, [(64, 64)]) * weights)
+            plus = np.sum(pooler(feats, boxes, [(64, 64)])[0] * weights)
             x[i] = old - 1e-6
-            minus = np.sum(pooler(feats, boxes, [(64, 64)]) * weights)
+            minus = np.sum(pooler(feats, boxes, [(64, 64)])[0] * weights)
             x[i] = old
             assert grads[name][i] == pytest.approx((plus - minus) / 2e-6, rel=1e-6, abs=1e-8)
 
