@@ -193,7 +193,7 @@ class RegionProposalNetwork(Module):
             matched_idxs = self.proposal_matcher(box_iou(gt_boxes, anchors))
             matched_gt_boxes.append(gt_boxes[np.maximum(matched_idxs, 0)])
             image_labels = (matched_idxs >= 0).astype(anchors.dtype)
-            image_labels[matched_idxs == -2] = -1  # between thresholds: ignored
+            image_labels[matched_idxs == self.proposal_matcher.BETWEEN_THRESHOLDS] = -1  # ignored
             labels.append(image_labels)
         return labels, matched_gt_boxes
 
