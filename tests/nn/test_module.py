@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from minimrcnn import gradcheck
-from minimrcnn.nn.layers import BatchNorm2d, FrozenBatchNorm2d, GroupNorm, ReLU
+from minimrcnn.nn import init
+from minimrcnn.nn.layers import BatchNorm2d, Conv2d, FrozenBatchNorm2d, GroupNorm, ReLU
 from minimrcnn.nn.module import Module, ModuleList, Parameter, Sequential
 
 HAS_CONV = importlib.util.find_spec("minimrcnn.nn.functional.conv") is not None
@@ -235,3 +236,11 @@ def test_conv_linear_pool_layer_gradients():
     # Distinct values (a permutation) so no pooling window has a tie near its maximum.
     x = rng.permutation(2 * 2 * 6 * 6).reshape(2, 2, 6, 6) / 10.0
     check_layer_gradients(MaxPool2d(3, stride=2, padding=1), x)
+
+
+def test_as_rng_is_the_one_default_for_initialisation():
+    given = np.random.default_rng(5)
+    assert init.as_rng(given) is given
+    assert init.as_rng(None).random() == np.random.default_rng(0).random()
+    # A layer built without an rng is deterministic: the same weights on every build.
+    np.testing.assert_array_equal(Conv2d(2, 3, 3).weight.data, Conv2d(2, 3, 3).weight.data)
