@@ -1,9 +1,5 @@
 """project_masks_on_boxes and paste_masks_in_image (docs/torchvision-parity.md sec. 10)."""
 
-import os
-import subprocess
-import sys
-
 import numba
 import numpy as np
 import pytest
@@ -12,6 +8,8 @@ from minimrcnn.nn.functional.interpolate import axis_sources
 from minimrcnn.ops.masks import expand_boxes_for_paste, paste_masks_in_image, project_masks_on_boxes
 from minimrcnn.ops.roi_align import roi_align
 from minimrcnn.runtime import reference_kernels
+
+from tests.conftest import run_without_jit
 
 
 def test_project_masks_is_roi_align_of_the_matched_mask():
@@ -112,14 +110,11 @@ def test_paste_empty_and_bad_input():
 
 
 def test_paste_runs_with_jit_disabled():
-    code = ("import numpy as np; from minimrcnn.ops.masks import paste_masks_in_image\n"
-            "out = paste_masks_in_image(np.ones((1,1,28,28),np.float32), "
-            "np.array([[10,20,38,48]],np.float32), (60,50))\n"
-            "print(repr(float(out.sum())))")
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINIMRCNN_KERNELS="numba")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr
+    stdout = run_without_jit("""
+        import numpy as np; from minimrcnn.ops.masks import paste_masks_in_image
+        out = paste_masks_in_image(np.ones((1,1,28,28),np.float32), np.array([[10,20,38,48]],np.float32), (60,50))
+        print(repr(float(out.sum())))
+    """)
     expected = paste_masks_in_image(np.ones((1, 1, 28, 28), np.float32),
                                     np.array([[10, 20, 38, 48]], np.float32), (60, 50))
-    assert result.stdout.strip() == repr(float(expected.sum()))
+    assert stdout.strip() == repr(float(expected.sum()))

@@ -1,10 +1,5 @@
 """NMS and batched NMS: torchvision's known answers, twin == kernel, greedy properties, errors."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,12 +9,7 @@ from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.boxes import box_iou
 from minimrcnn.ops.nms import batched_nms, nms, nms_reference
 
-
-def random_boxes(rng, n, dtype=np.float32):
-    """Centres uniform in a 1000x1000 image, sides uniform in 10..200."""
-    centres = rng.uniform(0, 1000, (n, 2))
-    sides = rng.uniform(10, 200, (n, 2))
-    return np.concatenate([centres - sides / 2, centres + sides / 2], axis=1).astype(dtype)
+from tests.conftest import random_boxes, run_without_jit
 
 
 def both(fn, *args):
@@ -101,7 +91,7 @@ def test_kernel_equals_twin(dtype, threshold):
 
 def test_kernel_equals_twin_without_jit():
     # The kernel run as plain Python (NUMBA_DISABLE_JIT=1) gives the same answers.
-    code = textwrap.dedent("""
+    stdout = run_without_jit("""
         import numpy as np
         from minimrcnn.runtime import reference_kernels
         from minimrcnn.ops.boxes import box_iou
@@ -119,10 +109,7 @@ def test_kernel_equals_twin_without_jit():
         assert list(nms(point_three, np.array([0.9, 0.8]), 0.3)) == [0]
         print("ok", len(a))
     """)
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok")
+    assert stdout.startswith("ok")
 
 
 # -- greedy properties -------------------------------------------------------------------

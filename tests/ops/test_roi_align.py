@@ -2,29 +2,21 @@
 determinism, invariances, edge cases and bad inputs."""
 
 import os
-import subprocess
-import sys
 
 import numba
 import numpy as np
 import pytest
 
+from minimrcnn.gradcheck import numerical_gradient
 from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.roi_align import (
     roi_align, roi_align_backward, roi_align_forward, roi_align_sample_points,
 )
 
+from tests.conftest import random_rois, run_without_jit
+
 X25 = np.arange(25, dtype=np.float64).reshape(1, 1, 5, 5)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def random_rois(rng, R, N, H, W, dtype, spread=6.0):
-    """Boxes that cross the border, leave the map, are degenerate or inverted."""
-    xy = rng.uniform(-spread, max(H, W) + spread, (R, 2))
-    wh = rng.uniform(-3, max(H, W) * 0.8, (R, 2))
-    wh[: R // 10] = 0.0                                   # some degenerate boxes
-    rois = np.concatenate([rng.integers(0, N, (R, 1)), xy, xy + wh], axis=1)
-    return rois.astype(dtype)
 
 
 def both(fn):
@@ -127,35 +119,16 @@ def test_twin_equals_kernel(dtype, aligned):
         np.testing.assert_allclose(fast, slow, rtol=rtol, atol=rtol)
 
 
-def numeric_gradient(f, x, eps=1e-6):
-    """Central differences, one entry at a time (on one thread: hundreds of tiny calls)."""
-    grad = np.zeros_like(x)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        for i in np.ndindex(x.shape):
-            old = x[i]
-            x[i] = old + eps
-            plus = f(x)
-            x[i] = old - eps
-            minus = f(x)
-            x[i] = old
-            grad[i] = (plus - minus) / (2 * eps)
-    finally:
-        numba.set_num_threads(previous)
-    return grad
-
-
 @pytest.mark.parametrize("seed,aligned,sr", [(0, False, 1), (1, True, 1), (2, False, 2),
                                              (3, True, 2), (4, False, -1), (5, True, -1)])
-def test_gradient_check(seed, aligned, sr):
+def test_gradient_check(seed, aligned, sr, one_numba_thread):   # hundreds of tiny calls
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, 2, 5, 6))
     rois = random_rois(rng, 6, 2, 5, 6, np.float64, spread=1.5)
     out, cache = roi_align_forward(x, rois, 2, 1.0, sr, aligned)
     weights = rng.standard_normal(out.shape)
     analytic = roi_align_backward(weights, cache)
-    numeric = numeric_gradient(lambda v: np.sum(roi_align(v, rois, 2, 1.0, sr, aligned) * weights), x)
+    numeric = numerical_gradient(lambda v: roi_align(v, rois, 2, 1.0, sr, aligned), x, weights)
     err = np.abs(analytic - numeric).max() / max(np.abs(numeric).max(), 1e-12)
     assert err <= 1e-6
 
@@ -183,18 +156,16 @@ def test_backward_parallel_equals_serial_and_is_deterministic():
 
 
 def test_runs_with_jit_disabled():
-    code = ("import numpy as np; from minimrcnn.ops.roi_align import *\n"
-            "x = np.arange(25.).reshape(1,1,5,5)\n"
-            "o, c = roi_align_forward(x, np.array([[0,-2,-2,2,2.]]), 2, 1.0, 2, True)\n"
-            "g = roi_align_backward(np.ones_like(o), c)\n"
-            "print(o.ravel().tolist(), g.sum())")
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINIMRCNN_KERNELS="numba")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr
+    stdout = run_without_jit("""
+        import numpy as np; from minimrcnn.ops.roi_align import *
+        x = np.arange(25.).reshape(1,1,5,5)
+        o, c = roi_align_forward(x, np.array([[0,-2,-2,2,2.]]), 2, 1.0, 2, True)
+        g = roi_align_backward(np.ones_like(o), c)
+        print(o.ravel().tolist(), g.sum())
+    """)
     out, cache = roi_align_forward(X25, np.array([[0, -2, -2, 2, 2.]]), 2, 1.0, 2, True)
     grad_sum = roi_align_backward(np.ones_like(out), cache).sum()
-    assert result.stdout.split() == ["[0.0,", "0.25,", "1.25,", "3.0]", str(grad_sum)]
+    assert stdout.split() == ["[0.0,", "0.25,", "1.25,", "3.0]", str(grad_sum)]
 
 
 def test_half_size_image_and_box_give_the_same_values():
