@@ -13,6 +13,8 @@ import numba
 import numpy as np
 import pytest
 
+from minimrcnn.runtime import reference_kernels
+
 
 # -- random inputs ---------------------------------------------------------------------
 def randn(rng: np.random.Generator, shape, dtype=np.float64) -> np.ndarray:
@@ -42,6 +44,16 @@ def random_rois(rng: np.random.Generator, R: int, N: int, H: int, W: int, dtype,
     wh = rng.uniform(-3 if inverted else 0, max(H, W) * 0.8, (R, 2))
     wh[: R // 10] = 0.0
     return np.concatenate([rng.integers(0, N, (R, 1)), xy, xy + wh], axis=1).astype(dtype)
+
+
+# -- kernels and their twins -------------------------------------------------------------
+def kernel_and_twin(fn, *args, **kwargs) -> tuple:
+    """``(fn(*args, **kwargs) on the Numba kernels, the same on the readable twins)``."""
+    with reference_kernels(False):
+        kernel = fn(*args, **kwargs)
+    with reference_kernels(True):
+        twin = fn(*args, **kwargs)
+    return kernel, twin
 
 
 # -- the run without JIT -----------------------------------------------------------------

@@ -1,5 +1,6 @@
 """conv2d: known answers, kernel == twin == direct loops, gradients, errors, JIT-off run."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -89,7 +90,6 @@ def test_im2col_col2im_kernels_equal_twins(dtype):
 def test_col2im_parallel_equals_serial():
     # col2im scatters with +=; the parallel kernel must give the serial sums exactly,
     # because each (image, channel) plane is owned by one iteration.
-    import numba
     rng = np.random.default_rng(6)
     cols = rng.standard_normal((5 * 9, 3, 6 * 6)).astype(np.float32)     # [K, N, P]
     args = (3, 3, 1, 1, 1, 1, 1, 1, 6, 6)

@@ -8,23 +8,14 @@ import numpy as np
 import pytest
 
 from minimrcnn.gradcheck import numerical_gradient
-from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.roi_align import (
     roi_align, roi_align_backward, roi_align_forward, roi_align_sample_points,
 )
 
-from tests.conftest import random_rois, run_without_jit
+from tests.conftest import kernel_and_twin, random_rois, run_without_jit
 
 X25 = np.arange(25, dtype=np.float64).reshape(1, 1, 5, 5)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def both(fn):
-    """(kernel result, twin result) of fn()."""
-    fast = fn()
-    with reference_kernels():
-        slow = fn()
-    return fast, slow
 
 
 KNOWN = [  # roi, out, scale, sampling_ratio, aligned, result
@@ -50,7 +41,7 @@ KNOWN = [  # roi, out, scale, sampling_ratio, aligned, result
 
 @pytest.mark.parametrize("roi,out,scale,sr,aligned,expected", KNOWN)
 def test_known_answers(roi, out, scale, sr, aligned, expected):
-    fast, slow = both(lambda: roi_align(X25, np.array([roi], float), out, scale, sr, aligned))
+    fast, slow = kernel_and_twin(lambda: roi_align(X25, np.array([roi], float), out, scale, sr, aligned))
     np.testing.assert_allclose(fast[0, 0], expected, atol=1e-6)
     np.testing.assert_array_equal(fast, slow)
 
@@ -60,7 +51,7 @@ def test_single_sample_range_is_inclusive(y, expected):
     # A zero-height box at y, 1x1 output, one sample: aligned=True keeps it zero-height,
     # and sampling_ratio=1 puts the sample exactly at (y, x=2).
     roi = np.array([[0, 2.5, y + 0.5, 2.5, y + 0.5]])
-    fast, slow = both(lambda: roi_align(X25, roi, 1, 1.0, 1, aligned=True))
+    fast, slow = kernel_and_twin(lambda: roi_align(X25, roi, 1, 1.0, 1, aligned=True))
     assert fast[0, 0, 0, 0] == pytest.approx(expected)
     assert slow[0, 0, 0, 0] == pytest.approx(expected)
 
@@ -74,7 +65,7 @@ GRAD_EXAMPLE = np.array([[0, 0, 0, 0],
 def test_gradient_known_answer():
     out, cache = roi_align_forward(np.zeros((1, 1, 4, 4)), np.array([[0, 0.3, 0.6, 2.7, 3.9]]),
                                    1, 1.0, 2)
-    fast, slow = both(lambda: roi_align_backward(np.ones_like(out), cache))
+    fast, slow = kernel_and_twin(lambda: roi_align_backward(np.ones_like(out), cache))
     np.testing.assert_allclose(fast[0, 0], GRAD_EXAMPLE, atol=1e-12)
     np.testing.assert_allclose(slow[0, 0], GRAD_EXAMPLE, atol=1e-12)
 
@@ -109,12 +100,12 @@ def test_twin_equals_kernel(dtype, aligned):
     x = rng.standard_normal((2, 3, 11, 9)).astype(dtype).transpose(0, 1, 3, 2)
     rois = random_rois(rng, 200, 2, 9, 11, dtype)
     for sr in (-1, 2):
-        (out, cache), (out_ref, _) = both(lambda: roi_align_forward(x, rois, (2, 3), 0.9, sr,
+        (out, cache), (out_ref, _) = kernel_and_twin(lambda: roi_align_forward(x, rois, (2, 3), 0.9, sr,
                                                                     aligned))
         np.testing.assert_array_equal(out, out_ref)             # same sum order: bitwise
         assert out.dtype == dtype
         dout = rng.standard_normal(out.shape).astype(dtype)[..., ::-1]   # non-contiguous
-        fast, slow = both(lambda: roi_align_backward(dout, cache))
+        fast, slow = kernel_and_twin(lambda: roi_align_backward(dout, cache))
         rtol = 1e-5 if dtype == np.float32 else 1e-12
         np.testing.assert_allclose(fast, slow, rtol=rtol, atol=rtol)
 
