@@ -46,6 +46,15 @@ def random_rois(rng: np.random.Generator, R: int, N: int, H: int, W: int, dtype,
     return np.concatenate([rng.integers(0, N, (R, 1)), xy, xy + wh], axis=1).astype(dtype)
 
 
+def random_mask_targets(rng: np.random.Generator, G: int, H: int, W: int, R: int) -> tuple:
+    """Inputs of project_masks_on_boxes: GT masks uint8[G, H, W] of random pixels, boxes
+    float32[R, 4] (some crossing the top-left border, all non-degenerate) and matched int64[R]."""
+    gt = (rng.uniform(size=(G, H, W)) > 0.5).astype(np.uint8)
+    side = max(H, W)
+    boxes = np.c_[rng.uniform(-0.1 * side, side / 2, (R, 2)), rng.uniform(side / 2 + 1, side, (R, 2))]
+    return gt, boxes.astype(np.float32), rng.integers(0, G, R)
+
+
 # -- kernels and their twins -------------------------------------------------------------
 def kernel_and_twin(fn, *args, **kwargs) -> tuple:
     """``(fn(*args, **kwargs) on the Numba kernels, the same on the readable twins)``."""

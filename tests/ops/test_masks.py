@@ -9,14 +9,12 @@ from minimrcnn.ops.masks import expand_boxes_for_paste, paste_masks_in_image, pr
 from minimrcnn.ops.roi_align import roi_align
 from minimrcnn.runtime import reference_kernels
 
-from tests.conftest import run_without_jit
+from tests.conftest import random_mask_targets, run_without_jit
 
 
 def test_project_masks_is_roi_align_of_the_matched_mask():
     rng = np.random.default_rng(0)
-    gt = (rng.uniform(size=(3, 40, 30)) > 0.5).astype(np.uint8)
-    boxes = np.c_[rng.uniform(-3, 15, (8, 2)), rng.uniform(16, 40, (8, 2))].astype(np.float32)
-    matched = rng.integers(0, 3, 8)
+    gt, boxes, matched = random_mask_targets(rng, 3, 40, 30, 8)
     targets = project_masks_on_boxes(gt, boxes, matched, 28)
     assert targets.shape == (8, 28, 28) and targets.dtype == np.float32
     for r in range(8):

@@ -14,7 +14,7 @@ from minimrcnn.ops.poolers import MultiScaleRoIAlign  # noqa: E402
 from minimrcnn.ops.roi_align import roi_align_backward, roi_align_forward  # noqa: E402
 from minimrcnn.ops.roi_pool import roi_pool_backward, roi_pool_forward  # noqa: E402
 
-from tests.conftest import random_rois  # noqa: E402
+from tests.conftest import random_mask_targets, random_rois  # noqa: E402
 
 
 def torch_roi_align(x, rois, *args):
@@ -84,9 +84,7 @@ def test_multiscale_roi_align_matches_torchvision():
 
 def test_project_masks_matches_torchvision():
     rng = np.random.default_rng(2)
-    gt = (rng.uniform(size=(3, 60, 50)) > 0.5).astype(np.uint8)
-    boxes = np.c_[rng.uniform(-5, 30, (40, 2)), rng.uniform(20, 60, (40, 2))].astype(np.float32)
-    matched = rng.integers(0, 3, 40)
+    gt, boxes, matched = random_mask_targets(rng, 3, 60, 50, 40)
     ours = project_masks_on_boxes(gt, boxes, matched, 28)
     theirs = tv_roi_heads.project_masks_on_boxes(torch.from_numpy(gt), torch.from_numpy(boxes),
                                                  torch.from_numpy(matched), 28).numpy()
