@@ -8,9 +8,11 @@ whose first pixel is 1 starts with a count of 0. Example, a 3x2 mask
     1 1    ->    counts [1, 4, 1]
     1 0
 
-The compressed form (`encode`) writes each count as a string of 6-bit chunks,
-ASCII 48 + chunk, with counts after the second stored as differences to the
-count two places back (pycocotools' `rleToString`, including its `i > 2`
+`mask_to_counts` / `counts_to_mask` give and read the uncompressed counts (COCO's
+``{"size": [H, W], "counts": [...]}`` of crowd regions). The compressed form (`encode`,
+through `counts_to_string`; back with `string_to_counts`) writes each count as a
+string of 6-bit chunks, ASCII 48 + chunk, with counts after the second stored as
+differences to the count two places back (pycocotools' `rleToString`, including its `i > 2`
 quirk). pycocotools is only used by the tests, as an oracle.
 
 Also here: COCO's polygon rasteriser (`polygons_to_mask`, a port of
@@ -24,13 +26,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["encode", "decode", "area", "to_bbox", "polygons_to_mask", "mask_to_polygons", "iou"]
+__all__ = ["encode", "decode", "area", "to_bbox", "polygons_to_mask", "mask_to_polygons", "iou",
+           "mask_to_counts", "counts_to_mask", "counts_to_string", "string_to_counts"]
 
 
 # ---------------------------------------------------------------------------
 # counts <-> mask
 # ---------------------------------------------------------------------------
-def _mask_to_counts(mask: np.ndarray) -> list[int]:
+def mask_to_counts(mask: np.ndarray) -> list[int]:
     """uint8[H, W] -> run lengths of the column-major pixel sequence, zeros first."""
     flat = np.asarray(mask, dtype=bool).ravel(order="F")
     if flat.size == 0:
@@ -44,7 +47,7 @@ def _mask_to_counts(mask: np.ndarray) -> list[int]:
     return counts
 
 
-def _counts_to_mask(counts, height: int, width: int) -> np.ndarray:
+def counts_to_mask(counts, height: int, width: int) -> np.ndarray:
     """Run lengths (zeros first) -> uint8[H, W]."""
     counts = np.asarray(counts, dtype=np.int64)
     if counts.sum() != height * width:
@@ -54,7 +57,7 @@ def _counts_to_mask(counts, height: int, width: int) -> np.ndarray:
     return flat.reshape((width, height)).T.copy()
 
 
-def _counts_to_string(counts: list[int]) -> str:
+def counts_to_string(counts: list[int]) -> str:
     """pycocotools rleToString: delta to counts[i-2] for i > 2, 5 bits per char + a 'more' bit."""
     chars = []
     for i, count in enumerate(counts):
@@ -72,8 +75,8 @@ def _counts_to_string(counts: list[int]) -> str:
     return "".join(chars)
 
 
-def _string_to_counts(s: str) -> list[int]:
-    """pycocotools rleFrString: the inverse of `_counts_to_string`."""
+def string_to_counts(s: str) -> list[int]:
+    """pycocotools rleFrString: the inverse of `counts_to_string`."""
     counts: list[int] = []
     p = 0
     while p < len(s):
@@ -104,7 +107,7 @@ def _parse(rle) -> tuple[int, int, list[int]]:
     if isinstance(counts, bytes):
         counts = counts.decode("ascii")
     if isinstance(counts, str):
-        counts = _string_to_counts(counts)
+        counts = string_to_counts(counts)
     elif isinstance(counts, (list, tuple, np.ndarray)):
         counts = [int(c) for c in counts]
         if any(c < 0 for c in counts):
@@ -129,13 +132,13 @@ def encode(mask: np.ndarray) -> dict:
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D [H, W], got shape {mask.shape}")
     height, width = mask.shape
-    return {"size": [int(height), int(width)], "counts": _counts_to_string(_mask_to_counts(mask))}
+    return {"size": [int(height), int(width)], "counts": counts_to_string(mask_to_counts(mask))}
 
 
 def decode(rle: dict) -> np.ndarray:
     """uint8[H, W] mask of a compressed (str/bytes counts) or uncompressed (list counts) RLE."""
     height, width, counts = _parse(rle)
-    return _counts_to_mask(counts, height, width)
+    return counts_to_mask(counts, height, width)
 
 
 def area(rle: dict) -> int:
@@ -228,7 +231,7 @@ def _polygon_to_mask(xy: np.ndarray, height: int, width: int) -> np.ndarray:
             if j < len(runs):
                 counts[-1] += runs[j]
                 j += 1
-    return _counts_to_mask(counts, height, width)
+    return counts_to_mask(counts, height, width)
 
 
 def polygons_to_mask(polygons, height: int, width: int) -> np.ndarray:

@@ -25,8 +25,8 @@ CLASS_NAMES = ("__background__", "square", "circle", "triangle")
 SQUARE, CIRCLE, TRIANGLE = 1, 2, 3
 
 
-def _shape_mask(label: int, cx: float, cy: float, size: float, angle: float,
-                px: np.ndarray, py: np.ndarray) -> np.ndarray:
+def shape_mask(label: int, cx: float, cy: float, size: float, angle: float,
+               px: np.ndarray, py: np.ndarray) -> np.ndarray:
     """bool[h, w]: pixels whose centre (px, py) lies inside the shape (px, py float[h, w])."""
     half = size / 2.0
     if label == SQUARE:  # axis-aligned, side = size
@@ -147,8 +147,8 @@ class ShapesDataset:
             # Rasterise inside the shape's bounding window only; the rest of the mask is 0.
             rows, cols = _window(cy, obj_size / 2, size), _window(cx, obj_size / 2, size)
             mask = np.zeros((size, size), dtype=bool)
-            mask[rows, cols] = _shape_mask(label, cx, cy, obj_size, angle,
-                                           self._px[rows, cols], self._py[rows, cols])
+            mask[rows, cols] = shape_mask(label, cx, cy, obj_size, angle,
+                                          self._px[rows, cols], self._py[rows, cols])
             image[rows, cols][mask[rows, cols]] = colors[k + 1]
             for earlier in masks:  # the new object hides what it covers
                 earlier[rows, cols] &= ~mask[rows, cols]

@@ -8,7 +8,7 @@
 from minimrcnn.models.backbone import BackboneWithFPN
 from minimrcnn.models.fpn import FeaturePyramidNetwork, LastLevelMaxPool
 from minimrcnn.models.mask_rcnn import LOSS_NAMES, MaskRCNN
-from minimrcnn.models.presets import maskrcnn_resnet50_fpn, maskrcnn_shapes
+from minimrcnn.models.presets import assemble_mask_rcnn, maskrcnn_resnet50_fpn, maskrcnn_shapes
 from minimrcnn.models.resnet import BasicBlock, Bottleneck, ResNet
 from minimrcnn.models.roi_heads import RoIHeads
 from minimrcnn.models.rpn import RegionProposalNetwork, RPNHead
@@ -16,7 +16,7 @@ from minimrcnn.models.transform import GeneralizedRCNNTransform, ImageList
 from minimrcnn.models.weights import load_weights, save_weights
 
 __all__ = [
-    "MaskRCNN", "maskrcnn_resnet50_fpn", "maskrcnn_shapes", "LOSS_NAMES", "BackboneWithFPN",
+    "MaskRCNN", "maskrcnn_resnet50_fpn", "maskrcnn_shapes", "assemble_mask_rcnn", "LOSS_NAMES", "BackboneWithFPN",
     "FeaturePyramidNetwork", "LastLevelMaxPool", "ResNet", "BasicBlock", "Bottleneck", "RoIHeads",
     "RegionProposalNetwork", "RPNHead", "GeneralizedRCNNTransform", "ImageList",
     "load_weights", "save_weights",

@@ -57,7 +57,7 @@ class FeaturePyramidNetwork(Module):
 
     def __init__(self, in_channels_list, out_channels, rng=None):
         super().__init__()
-        rng = np.random.default_rng(0) if rng is None else rng
+        rng = init.as_rng(rng)
         self.inner_blocks = ModuleList()
         self.layer_blocks = ModuleList()
         for in_c in in_channels_list:

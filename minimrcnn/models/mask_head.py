@@ -28,7 +28,7 @@ class MaskRCNNHeads(Sequential):
     """4 x (3x3 conv pad 1 + ReLU); keys ``{i}.0``; init kaiming_normal(fan_out, relu), zero bias."""
 
     def __init__(self, in_channels: int, layers=(256, 256, 256, 256), rng=None):
-        rng = np.random.default_rng(0) if rng is None else rng
+        rng = init.as_rng(rng)
         blocks, c = [], in_channels
         for width in layers:
             conv = Conv2d(c, width, 3, padding=1, rng=rng)
@@ -47,7 +47,7 @@ class MaskRCNNPredictor(Module):
 
     def __init__(self, in_channels: int, dim_reduced: int, num_classes: int, rng=None):
         super().__init__()
-        rng = np.random.default_rng(0) if rng is None else rng
+        rng = init.as_rng(rng)
         self.conv5_mask = ConvTranspose2d(in_channels, dim_reduced, 2, stride=2, rng=rng)
         self.mask_fcn_logits = Conv2d(dim_reduced, num_classes, 1, rng=rng)
         for layer in (self.conv5_mask, self.mask_fcn_logits):

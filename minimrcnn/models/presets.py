@@ -21,10 +21,23 @@ from minimrcnn.models.transform import GeneralizedRCNNTransform
 from minimrcnn.ops import AnchorGenerator, BalancedPositiveNegativeSampler, BoxCoder, Matcher, MultiScaleRoIAlign
 
 
-def _assemble(body, in_channels_list, out_channels, anchor_sizes, rpn_pre_nms, rpn_post_nms,
-              box_batch_size_per_image, representation_size, mask_layers, num_classes,
-              min_size, max_size, seed, rng):
-    """Everything after the ResNet body, identical for both presets but for the numbers."""
+def assemble_mask_rcnn(body, in_channels_list, out_channels, anchor_sizes, rpn_pre_nms, rpn_post_nms,
+                       box_batch_size_per_image, representation_size, mask_layers, num_classes,
+                       min_size, max_size, seed, rng):
+    """Everything after the ResNet body, identical for both presets but for the numbers.
+
+    Public so that a smaller or different network (a test's few-thousand-parameter model,
+    another body) is built by the same code as the presets.
+
+    Args:
+        body (ResNet): the backbone body; ``in_channels_list`` its C2..C5 widths.
+        out_channels (int): FPN width. anchor_sizes (5 ints): one per level P2..P6.
+        rpn_pre_nms, rpn_post_nms (dict "training"/"testing" -> int): RPN top-n per level / image.
+        box_batch_size_per_image (int): RoIs sampled per training image.
+        representation_size (int): TwoMLPHead width. mask_layers (ints): mask head widths.
+        num_classes (int): K including background. min_size, max_size (int): the transform's.
+        seed (int): ``model.rng``'s seed. rng (np.random.Generator): initialisation.
+    """
     backbone = BackboneWithFPN(body, in_channels_list, out_channels, rng=rng)
     anchor_generator = AnchorGenerator(tuple((s,) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * len(anchor_sizes))
     rpn = RegionProposalNetwork(
@@ -64,11 +77,11 @@ def maskrcnn_resnet50_fpn(num_classes: int = 91, norm: str = "frozen_bn", seed: 
     rng = np.random.default_rng(seed)
     body = ResNet(Bottleneck, [3, 4, 6, 3], widths=(64, 128, 256, 512), norm=norm, num_groups=32,
                   trainable_layers=trainable_backbone_layers, rng=rng)
-    return _assemble(body, [256, 512, 1024, 2048], 256, anchor_sizes=(32, 64, 128, 256, 512),
-                     rpn_pre_nms={"training": 2000, "testing": 1000},
-                     rpn_post_nms={"training": 2000, "testing": 1000},
-                     box_batch_size_per_image=512, representation_size=1024, mask_layers=(256, 256, 256, 256),
-                     num_classes=num_classes, min_size=800, max_size=1333, seed=seed, rng=rng)
+    return assemble_mask_rcnn(body, [256, 512, 1024, 2048], 256, anchor_sizes=(32, 64, 128, 256, 512),
+                              rpn_pre_nms={"training": 2000, "testing": 1000},
+                              rpn_post_nms={"training": 2000, "testing": 1000},
+                              box_batch_size_per_image=512, representation_size=1024, mask_layers=(256, 256, 256, 256),
+                              num_classes=num_classes, min_size=800, max_size=1333, seed=seed, rng=rng)
 
 
 def maskrcnn_shapes(num_classes: int = 4, seed: int = 0, box_batch_size_per_image: int = 128) -> MaskRCNN:
@@ -84,8 +97,8 @@ def maskrcnn_shapes(num_classes: int = 4, seed: int = 0, box_batch_size_per_imag
     rng = np.random.default_rng(seed)
     body = ResNet(BasicBlock, [2, 2, 2, 2], widths=(16, 32, 64, 128), norm="gn", num_groups=4,
                   trainable_layers=5, rng=rng)
-    return _assemble(body, [16, 32, 64, 128], 64, anchor_sizes=(8, 16, 32, 64, 128),
-                     rpn_pre_nms={"training": 1000, "testing": 500},
-                     rpn_post_nms={"training": 500, "testing": 250},
-                     box_batch_size_per_image=box_batch_size_per_image, representation_size=256, mask_layers=(64, 64, 64, 64),
-                     num_classes=num_classes, min_size=128, max_size=128, seed=seed, rng=rng)
+    return assemble_mask_rcnn(body, [16, 32, 64, 128], 64, anchor_sizes=(8, 16, 32, 64, 128),
+                              rpn_pre_nms={"training": 1000, "testing": 500},
+                              rpn_post_nms={"training": 500, "testing": 250},
+                              box_batch_size_per_image=box_batch_size_per_image, representation_size=256, mask_layers=(64, 64, 64, 64),
+                              num_classes=num_classes, min_size=128, max_size=128, seed=seed, rng=rng)

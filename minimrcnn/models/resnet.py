@@ -142,7 +142,7 @@ class ResNet(Module):
     def __init__(self, block, layers, widths=(64, 128, 256, 512), norm="frozen_bn", num_groups=32,
                  trainable_layers=5, rng=None):
         super().__init__()
-        rng = np.random.default_rng(0) if rng is None else rng
+        rng = init.as_rng(rng)
         if not 0 <= trainable_layers <= 5:
             raise ValueError(f"trainable_layers: expected 0..5, got {trainable_layers}")
         self.conv1 = _conv(3, widths[0], 7, 2, rng)

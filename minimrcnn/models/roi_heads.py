@@ -32,16 +32,11 @@ from minimrcnn.models.box_head import fastrcnn_loss_backward, fastrcnn_loss_forw
 from minimrcnn.models.inspection import record
 from minimrcnn.models.mask_head import maskrcnn_inference, maskrcnn_loss_backward, maskrcnn_loss_forward
 from minimrcnn.nn import Module
+from minimrcnn.nn import functional as F
 from minimrcnn.ops import (
     BalancedPositiveNegativeSampler, BoxCoder, Matcher, batched_nms, box_iou, clip_boxes_to_image,
     project_masks_on_boxes, remove_small_boxes,
 )
-
-
-def softmax(logits):
-    """Row-wise softmax of float[R, K], the row max subtracted so exp never overflows."""
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class RoIHeadsCache(NamedTuple):
@@ -101,8 +96,8 @@ class RoIHeads(Module):
                 match = self.proposal_matcher(box_iou(gt_boxes, boxes))
                 matched = np.maximum(match, 0)
                 labels = target["labels"][matched].astype(np.int64)
-                labels[match == -1] = 0   # below the threshold: background
-                labels[match == -2] = -1  # between thresholds: ignored (empty band at 0.5 / 0.5)
+                labels[match == self.proposal_matcher.BELOW_LOW_THRESHOLD] = 0  # background
+                labels[match == self.proposal_matcher.BETWEEN_THRESHOLDS] = -1  # ignored (empty band at 0.5 / 0.5)
             all_proposals.append(boxes)
             all_matched.append(matched)
             all_labels.append(labels)
@@ -128,7 +123,7 @@ class RoIHeads(Module):
         K = class_logits.shape[1]
         counts = [len(p) for p in proposals]
         pred_boxes = self.box_coder.decode(box_regression, np.concatenate(proposals))  # [R, K, 4]
-        pred_scores = softmax(class_logits)
+        pred_scores = F.softmax(class_logits, -1)  # [R, K]
         results, before_nms = [], []
         splits = np.cumsum(counts)[:-1]
         for boxes, scores, image_shape in zip(np.split(pred_boxes, splits), np.split(pred_scores, splits),

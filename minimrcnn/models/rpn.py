@@ -43,7 +43,7 @@ class RPNHead(Module):
 
     def __init__(self, in_channels: int, num_anchors: int, rng=None):
         super().__init__()
-        rng = np.random.default_rng(0) if rng is None else rng
+        rng = init.as_rng(rng)
         self.conv = Sequential(Sequential(Conv2d(in_channels, in_channels, 3, padding=1, rng=rng), ReLU()))
         self.cls_logits = Conv2d(in_channels, num_anchors, 1, rng=rng)
         self.bbox_pred = Conv2d(in_channels, num_anchors * 4, 1, rng=rng)
@@ -193,7 +193,7 @@ class RegionProposalNetwork(Module):
             matched_idxs = self.proposal_matcher(box_iou(gt_boxes, anchors))
             matched_gt_boxes.append(gt_boxes[np.maximum(matched_idxs, 0)])
             image_labels = (matched_idxs >= 0).astype(anchors.dtype)
-            image_labels[matched_idxs == -2] = -1  # between thresholds: ignored
+            image_labels[matched_idxs == self.proposal_matcher.BETWEEN_THRESHOLDS] = -1  # ignored
             labels.append(image_labels)
         return labels, matched_gt_boxes
 

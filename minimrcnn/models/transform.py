@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from minimrcnn.nn.functional.interpolate import axis_sources, interpolate
+from minimrcnn.nn.module import Module
 from minimrcnn.ops import paste_masks_in_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -75,8 +76,14 @@ def resize_boxes(boxes: np.ndarray, original_size, new_size) -> np.ndarray:
     return (boxes * scale).astype(boxes.dtype)
 
 
-class GeneralizedRCNNTransform:
+class GeneralizedRCNNTransform(Module):
     """Images in, one padded normalised batch out; detections back to image coordinates.
+
+    A Module, as in torchvision: it shows in ``repr(model)`` and follows ``train()`` /
+    ``eval()``. It has no parameters or buffers (no state_dict keys) and no backward:
+    nothing before it learns, so no gradient is wanted at the images. Its forward returns
+    ``(ImageList, targets, original_sizes)``; ``original_sizes`` plays the cache's part,
+    as the one thing ``postprocess`` needs to undo the resize.
 
     Args:
         min_size (int): target length of the short side (800 for COCO, 128 for shapes).
@@ -88,15 +95,16 @@ class GeneralizedRCNNTransform:
 
     def __init__(self, min_size=800, max_size=1333, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
                  size_divisible=32, num_classes=None):
+        super().__init__()
         self.min_size, self.max_size = int(min_size), int(max_size)
         self.image_mean = np.asarray(image_mean, dtype=np.float64)
         self.image_std = np.asarray(image_std, dtype=np.float64)
         self.size_divisible = int(size_divisible)
         self.num_classes = num_classes
 
-    def __repr__(self):
-        return (f"GeneralizedRCNNTransform(min_size={self.min_size}, max_size={self.max_size}, "
-                f"mean={self.image_mean.tolist()}, std={self.image_std.tolist()})")
+    def extra_repr(self):
+        return (f"min_size={self.min_size}, max_size={self.max_size}, "
+                f"mean={self.image_mean.tolist()}, std={self.image_std.tolist()}")
 
     # -- validation ---------------------------------------------------------------
     def check_image(self, image, i: int) -> np.ndarray:
@@ -158,7 +166,7 @@ class GeneralizedRCNNTransform:
         scale = min(self.min_size / min(h, w), self.max_size / max(h, w))
         return int(math.floor(h * scale)), int(math.floor(w * scale))
 
-    def __call__(self, images, targets=None):
+    def forward(self, images, targets=None):
         """Returns (ImageList, resized targets or None, original sizes [(h, w), ...])."""
         if not isinstance(images, (list, tuple)) or len(images) == 0:
             raise ValueError(f"images must be a non-empty list of images, got {type(images).__name__}")
@@ -196,6 +204,10 @@ class GeneralizedRCNNTransform:
         for n, im in enumerate(images):
             batch[n, :, :im.shape[1], :im.shape[2]] = im
         return ImageList(batch, [(im.shape[1], im.shape[2]) for im in images])
+
+    def backward(self, dout, cache):
+        raise NotImplementedError("GeneralizedRCNNTransform has no backward: no gradient is taken at the "
+                                  "input images (the backbone's backward is the last one)")
 
     # -- postprocess --------------------------------------------------------------
     def postprocess(self, detections: list, image_sizes: list, original_sizes: list) -> list:

@@ -12,6 +12,15 @@ import math
 import numpy as np
 
 
+def as_rng(rng: np.random.Generator | None) -> np.random.Generator:
+    """``rng`` itself, or ``np.random.default_rng(0)`` when it is None.
+
+    Every layer and head takes an optional ``rng`` for its initialisation; with none given
+    it is still deterministic, the same weights on every build.
+    """
+    return np.random.default_rng(0) if rng is None else rng
+
+
 def _fans(shape: tuple) -> tuple[int, int]:
     if len(shape) < 2:
         raise ValueError(f"shape must have at least 2 dims (out, in, ...) for fan in/out, got {shape}")

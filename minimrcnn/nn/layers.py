@@ -23,10 +23,6 @@ def _pair(v) -> tuple[int, int]:
     return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
 
 
-def _rng(rng):
-    return np.random.default_rng(0) if rng is None else rng
-
-
 def _keep(module: Module, out, cache):
     """(out, cache) in training mode, (out, None) in eval mode."""
     return out, (cache if module.training else None)
@@ -49,7 +45,7 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  bias=True, rng=None):
         super().__init__()
-        rng = _rng(rng)
+        rng = init.as_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
         self.padding, self.dilation = _pair(padding), _pair(dilation)
@@ -81,7 +77,7 @@ class ConvTranspose2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
         super().__init__()
-        rng = _rng(rng)
+        rng = init.as_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
         shape = (in_channels, out_channels, *self.kernel_size)
@@ -110,7 +106,7 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, rng=None):
         super().__init__()
-        rng = _rng(rng)
+        rng = init.as_rng(rng)
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(init.kaiming_uniform((out_features, in_features), rng, a=5 ** 0.5))
         self.bias = Parameter(init.bias_uniform(out_features, in_features, rng)) if bias else None
@@ -225,9 +221,9 @@ class BatchNorm2d(Module):
             training=self.training, momentum=self.momentum, eps=self.eps)
         if self.training:
             # The functional op never mutates its arguments; the layer owns its state.
-            self._set_buffer("running_mean", cache.new_running_mean)
-            self._set_buffer("running_var", cache.new_running_var)
-            self._set_buffer("num_batches_tracked", np.array(self.num_batches_tracked + 1, dtype=np.int64))
+            self.running_mean = cache.new_running_mean      # buffers stay registered on assignment
+            self.running_var = cache.new_running_var
+            self.num_batches_tracked = np.array(self.num_batches_tracked + 1, dtype=np.int64)
         return out, cache   # kept in eval mode too: its eval-mode backward is a tested use (fixed statistics)
 
     def backward(self, dout, cache):

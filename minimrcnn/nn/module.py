@@ -56,24 +56,42 @@ class Module:
 
     # -- registration -------------------------------------------------------------
     def __setattr__(self, name, value):
+        """Register Parameters and Modules by attribute name; keep buffers registered.
+
+        As in torch: assigning an array to a buffer's name replaces the buffer's value and
+        keeps it in the state_dict (``self.running_mean = new_mean``); a Parameter or a
+        Module moves the name to that registry. Assigning anything else over a
+        Parameter, buffer or child Module is a TypeError instead of a silent unregistering.
+        """
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
-        for registry in (self._parameters, self._modules, self._buffers):
-            registry.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        if isinstance(value, (Parameter, Module)):
+            for registry in (self._parameters, self._modules, self._buffers):
+                registry.pop(name, None)
+            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
+        elif name in self._buffers:
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"cannot assign {type(value).__name__} to buffer '{name}' of "
+                                f"{type(self).__name__} (a numpy array expected)")
+            self._buffers[name] = value
+        elif name in self._parameters or name in self._modules:
+            kind = "parameter" if name in self._parameters else "child module"
+            expected = "a Parameter; to change its value assign to .data" if kind == "parameter" else "a Module"
+            raise TypeError(f"cannot assign {type(value).__name__} to {kind} '{name}' of "
+                            f"{type(self).__name__} ({expected})")
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name: str, array: np.ndarray) -> None:
-        """A non-trainable array saved in the state_dict (e.g. BatchNorm running stats)."""
-        self.__setattr__(name, array)
-        self._buffers[name] = array
+        """A non-trainable array saved in the state_dict (e.g. BatchNorm running stats).
 
-    def _set_buffer(self, name: str, array: np.ndarray) -> None:
-        object.__setattr__(self, name, array)
+        Later plain assignments (``self.name = array``) keep it registered, as in torch.
+        """
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"register_buffer: '{name}' must be a numpy array, got {type(array).__name__}")
+        if name not in self._buffers and hasattr(self, name):
+            raise KeyError(f"register_buffer: attribute '{name}' already exists on {type(self).__name__}")
         self._buffers[name] = array
+        object.__setattr__(self, name, array)
 
     def add_module(self, name: str, module: "Module") -> None:
         self.__setattr__(name, module)
@@ -120,7 +138,7 @@ class Module:
                 p.grad = np.zeros_like(p.data)
             for name, buf in list(module._buffers.items()):
                 if np.issubdtype(buf.dtype, np.floating):
-                    module._set_buffer(name, buf.astype(dtype))
+                    setattr(module, name, buf.astype(dtype))
         return self
 
     # -- state_dict ---------------------------------------------------------------
@@ -179,7 +197,7 @@ class Module:
                 param.grad = np.zeros_like(param.data)
             else:
                 current = getattr(module, name)
-                module._set_buffer(name, np.array(mapping[key], dtype=current.dtype, copy=True))
+                setattr(module, name, np.array(mapping[key], dtype=current.dtype, copy=True))
         return missing, unexpected
 
     # -- computation --------------------------------------------------------------

@@ -140,10 +140,6 @@ class MultiScaleRoIAlign(Module):
             grads[name] = roi_align_backward(dout[idx], level_cache)
         return grads
 
-    def __call__(self, features, boxes, image_shapes):
-        """Pooled features only: float[R,C,P,P]."""
-        return self.forward(features, boxes, image_shapes)[0]
-
     def extra_repr(self):
         return (f"featmap_names={self.featmap_names}, output_size={self.output_size}, "
                 f"sampling_ratio={self.sampling_ratio}")

@@ -65,7 +65,7 @@ def write_case(tmp_path, mutate=None, image_mode="RGB"):
     Image.new(image_mode, (20, 10)).save(images_dir / "a.png")
     mask = np.zeros((10, 20), np.uint8)
     mask[2:6, 3:9] = 1
-    counts = rle._mask_to_counts(mask)
+    counts = rle.mask_to_counts(mask)
     data = {
         "images": [{"id": 4, "file_name": "a.png", "height": 10, "width": 20}],
         "annotations": [

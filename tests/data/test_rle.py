@@ -18,9 +18,9 @@ def random_masks(seed, count=60):
 
 def test_known_answer_from_module_docstring():
     m = np.array([[0, 1], [1, 1], [1, 0]], np.uint8)
-    assert rle._mask_to_counts(m) == [1, 4, 1]
+    assert rle.mask_to_counts(m) == [1, 4, 1]
     # first pixel set -> leading zero-length run
-    assert rle._mask_to_counts(np.ones((2, 2), np.uint8)) == [0, 4]
+    assert rle.mask_to_counts(np.ones((2, 2), np.uint8)) == [0, 4]
     enc = rle.encode(m)
     assert enc["size"] == [3, 2]
     assert rle.decode({"size": [3, 2], "counts": [1, 4, 1]}).tolist() == m.tolist()
@@ -31,7 +31,7 @@ def test_round_trip_and_area_bbox():
         enc = rle.encode(m)
         np.testing.assert_array_equal(rle.decode(enc), m)
         np.testing.assert_array_equal(rle.decode(dict(enc, counts=enc["counts"].encode())), m)
-        np.testing.assert_array_equal(rle.decode({"size": enc["size"], "counts": rle._mask_to_counts(m)}), m)
+        np.testing.assert_array_equal(rle.decode({"size": enc["size"], "counts": rle.mask_to_counts(m)}), m)
         assert rle.area(enc) == int(m.sum())
         ys, xs = np.nonzero(m)
         expected = [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1] if len(xs) else [0] * 4
@@ -44,7 +44,7 @@ def test_large_counts_and_negative_deltas_round_trip():
     m[:, 150:] = 1
     m[10:12, 3] = 1
     enc = rle.encode(m)
-    assert rle._string_to_counts(enc["counts"]) == rle._mask_to_counts(m)
+    assert rle.string_to_counts(enc["counts"]) == rle.mask_to_counts(m)
     np.testing.assert_array_equal(rle.decode(enc), m)
 
 

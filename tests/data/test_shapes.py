@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minimrcnn.data.shapes import CLASS_NAMES, ShapesDataset, _shape_mask, generate_batch, masks_to_boxes
+from minimrcnn.data.shapes import CLASS_NAMES, ShapesDataset, generate_batch, masks_to_boxes, shape_mask
 
 
 def test_deterministic_per_seed_and_index():
@@ -55,11 +55,11 @@ def test_shape_sizes():
     c = np.arange(64) + 0.5
     px, py = np.meshgrid(c, c)
     # square of side 10 centred on a pixel corner covers exactly 10 x 10 pixels
-    assert _shape_mask(1, 32.0, 32.0, 10, 0.0, px, py).sum() == 100
+    assert shape_mask(1, 32.0, 32.0, 10, 0.0, px, py).sum() == 100
     # circle of diameter 20: about pi * 10^2 pixels
-    assert abs(_shape_mask(2, 32.0, 32.0, 20, 0.0, px, py).sum() - np.pi * 100) < 10
+    assert abs(shape_mask(2, 32.0, 32.0, 20, 0.0, px, py).sum() - np.pi * 100) < 10
     # equilateral triangle, circumcircle diameter 40 (R = 20): area 3 sqrt(3)/4 R^2
-    tri = _shape_mask(3, 32.0, 32.0, 40, 0.3, px, py)
+    tri = shape_mask(3, 32.0, 32.0, 40, 0.3, px, py)
     assert abs(tri.sum() - 3 * np.sqrt(3) / 4 * 400) < 20
 
 

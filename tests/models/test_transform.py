@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from minimrcnn.models import maskrcnn_shapes
 from minimrcnn.models.transform import GeneralizedRCNNTransform, nearest_resize_masks, resize_boxes, to_float_chw
+from minimrcnn.nn import Module
 from minimrcnn.nn.functional.interpolate import interpolate
 
 
@@ -132,3 +134,19 @@ def test_bilinear_matches_torch():
     m = (np.random.default_rng(2).random((2, 37, 53)) > 0.5).astype(np.uint8)
     ref = torch.nn.functional.interpolate(torch.from_numpy(m)[:, None].float(), size=(80, 107))[:, 0].byte().numpy()
     np.testing.assert_array_equal(nearest_resize_masks(m, (80, 107)), ref)
+
+
+def test_transform_is_a_module_without_state_or_backward():
+    # torchvision's transform is an nn.Module too: a child named 'transform', no state_dict keys.
+    model = maskrcnn_shapes()
+    assert isinstance(model.transform, Module)
+    assert [name for name, _ in model.named_modules()][1] == "transform"
+    assert not any(key.startswith("transform.") for key in model.state_dict())
+    assert repr(model).startswith("MaskRCNN(\n  (transform): GeneralizedRCNNTransform(min_size=")
+    model.eval()
+    assert not model.transform.training
+    x = np.zeros((3, 8, 8), np.float32)
+    batch, targets, original_sizes = model.transform([x])          # __call__ is forward
+    assert targets is None and original_sizes == [(8, 8)]
+    with pytest.raises(NotImplementedError, match="no gradient is taken at the input images"):
+        model.transform.backward(None, None)

@@ -80,14 +80,14 @@ def test_bad_keys_are_listed_and_nothing_loads(tmp_path):
 
 
 def test_num_batches_tracked_dropped_for_frozen_bn_and_added_for_bn(tmp_path):
-    from minimrcnn.models.presets import _assemble
+    from minimrcnn.models.presets import assemble_mask_rcnn
     from minimrcnn.models.resnet import Bottleneck, ResNet
 
     def small(norm):
         rng = np.random.default_rng(0)
         body = ResNet(Bottleneck, [1, 1, 1, 1], widths=(4, 4, 4, 4), norm=norm, rng=rng, num_groups=2)
-        return _assemble(body, body.out_channels_list, 8, (8, 16, 32, 64, 128), {"training": 10, "testing": 10},
-                         {"training": 10, "testing": 10}, 8, 8, (8, 8, 8, 8), 3, 32, 32, 0, rng)
+        return assemble_mask_rcnn(body, body.out_channels_list, 8, (8, 16, 32, 64, 128), {"training": 10, "testing": 10},
+                                  {"training": 10, "testing": 10}, 8, 8, (8, 8, 8, 8), 3, 32, 32, 0, rng)
     frozen, bn = small("frozen_bn"), small("bn")
     assert len(bn.state_dict()) == len(frozen.state_dict()) + 17  # one counter per BN layer
     path_bn, path_frozen = str(tmp_path / "bn.npz"), str(tmp_path / "frozen.npz")

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from minimrcnn.nn import functional as F
-from minimrcnn.nn.functional._checks import pair
 
 X = np.zeros((1, 4, 5, 5), np.float32)
 
@@ -45,8 +44,11 @@ def test_backward_dout_checks():
         F.group_norm_backward(np.zeros(X.shape, np.int64), cache)
 
 
-def test_pair():
-    assert pair(3, "k", 1) == (3, 3) and pair((2, 5), "k", 1) == (2, 5)
+def test_int_or_pair_arguments():
+    # One check reads every int-or-pair argument (stride, padding, dilation, size).
+    x, w = np.ones((1, 1, 8, 8)), np.ones((1, 1, 1, 1))
+    np.testing.assert_array_equal(F.conv2d(x, w, stride=3), F.conv2d(x, w, stride=(3, 3)))
+    assert F.conv2d(x, w, stride=(2, 5)).shape == (1, 1, 4, 2)
     for bad in (0, (1, 2, 3), 1.5, "ab", None):
-        with pytest.raises(ValueError, match="k must be an int >= 1 or a pair of them, got"):
-            pair(bad, "k", 1)
+        with pytest.raises(ValueError, match="stride must be an int >= 1 or a pair of them, got"):
+            F.conv2d(x, w, stride=bad)

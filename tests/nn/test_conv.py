@@ -1,10 +1,6 @@
 """conv2d: known answers, kernel == twin == direct loops, gradients, errors, JIT-off run."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
+import numba
 import numpy as np
 import pytest
 
@@ -14,6 +10,8 @@ from minimrcnn.nn.functional.conv import (
     _col2im_kernel, _im2col_kernel, col2im_reference, conv2d, conv2d_backward, conv2d_forward,
     conv2d_reference, im2col_reference,
 )
+
+from tests.conftest import randn, run_without_jit
 
 # (x shape, weight shape, stride, padding, dilation): square and non-square kernels,
 # strides 1 and 2, paddings 0/1/3, dilations 1 and 2, and the 1x1 shortcut.
@@ -26,10 +24,6 @@ CASES = [
     ((2, 4, 5, 6), (3, 4, 1, 1), 2, 0, 1),
     ((1, 2, 4, 5), (2, 2, 2, 3), 3, (3, 4), 1),     # whole output rows/columns in the padding
 ]
-
-
-def _rand(rng, shape, dtype=np.float64):
-    return rng.standard_normal(shape).astype(dtype)
 
 
 def test_conv2d_known_answer_2x2_kernel():
@@ -66,9 +60,9 @@ def test_conv2d_backward_known_answer():
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation", CASES)
 def test_conv2d_kernel_equals_twin_and_direct_loops(x_shape, w_shape, stride, padding, dilation, dtype):
     rng = np.random.default_rng(1)
-    x, w, b = _rand(rng, x_shape, dtype), _rand(rng, w_shape, dtype), _rand(rng, w_shape[0], dtype)
+    x, w, b = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype), randn(rng, w_shape[0], dtype)
     out, cache = conv2d_forward(x, w, b, stride, padding, dilation)
-    dout = _rand(rng, out.shape, dtype)
+    dout = randn(rng, out.shape, dtype)
     grads = conv2d_backward(dout, cache)
     with reference_kernels():
         out_twin, cache_twin = conv2d_forward(x, w, b, stride, padding, dilation)
@@ -84,7 +78,7 @@ def test_conv2d_kernel_equals_twin_and_direct_loops(x_shape, w_shape, stride, pa
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_im2col_col2im_kernels_equal_twins(dtype):
     rng = np.random.default_rng(2)
-    x = _rand(rng, (2, 3, 8, 7), dtype)
+    x = randn(rng, (2, 3, 8, 7), dtype)
     args = ((3, 2), (2, 1), (1, 2), (1, 2), (4, 9))       # kernel, stride, padding, dilation, out size
     cols = np.full((18, 2, 36), np.nan, dtype)             # [K, N, P]; every entry must be written
     _im2col_kernel(cols, x, 3, 2, 2, 1, 1, 2, 1, 2, 4, 9)
@@ -96,7 +90,6 @@ def test_im2col_col2im_kernels_equal_twins(dtype):
 def test_col2im_parallel_equals_serial():
     # col2im scatters with +=; the parallel kernel must give the serial sums exactly,
     # because each (image, channel) plane is owned by one iteration.
-    import numba
     rng = np.random.default_rng(6)
     cols = rng.standard_normal((5 * 9, 3, 6 * 6)).astype(np.float32)     # [K, N, P]
     args = (3, 3, 1, 1, 1, 1, 1, 1, 6, 6)
@@ -107,10 +100,10 @@ def test_col2im_parallel_equals_serial():
 
 def test_conv2d_non_contiguous_inputs():
     rng = np.random.default_rng(3)
-    x = _rand(rng, (2, 6, 5, 3), np.float32).transpose(0, 3, 2, 1)     # [2, 3, 5, 6] view
-    w = _rand(rng, (3, 3, 4, 2), np.float32).transpose(2, 1, 0, 3)     # [4, 3, 3, 2] view
+    x = randn(rng, (2, 6, 5, 3), np.float32).transpose(0, 3, 2, 1)     # [2, 3, 5, 6] view
+    w = randn(rng, (3, 3, 4, 2), np.float32).transpose(2, 1, 0, 3)     # [4, 3, 3, 2] view
     out, cache = conv2d_forward(x, w, None, 1, 1)
-    dout = _rand(rng, (out.shape[0], out.shape[3], out.shape[2], out.shape[1]), np.float32).transpose(0, 3, 2, 1)
+    dout = randn(rng, (out.shape[0], out.shape[3], out.shape[2], out.shape[1]), np.float32).transpose(0, 3, 2, 1)
     dx, dw, db = conv2d_backward(dout, cache)
     xc, wc, doutc = (np.ascontiguousarray(a) for a in (x, w, dout))
     out_c, cache_c = conv2d_forward(xc, wc, None, 1, 1)
@@ -124,9 +117,9 @@ def test_conv2d_non_contiguous_inputs():
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation", CASES[:5])
 def test_conv2d_gradients(x_shape, w_shape, stride, padding, dilation, seed):
     rng = np.random.default_rng(seed)
-    x, w, b = _rand(rng, x_shape), _rand(rng, w_shape), _rand(rng, w_shape[0])
+    x, w, b = randn(rng, x_shape), randn(rng, w_shape), randn(rng, w_shape[0])
     out, cache = conv2d_forward(x, w, b, stride, padding, dilation)
-    dout = _rand(rng, out.shape)
+    dout = randn(rng, out.shape)
     dx, dw, db = conv2d_backward(dout, cache)
     assert rel_error(dx, numerical_gradient(lambda v: conv2d(v, w, b, stride, padding, dilation), x, dout)) < 1e-6
     assert rel_error(dw, numerical_gradient(lambda v: conv2d(x, v, b, stride, padding, dilation), w, dout)) < 1e-6
@@ -135,9 +128,9 @@ def test_conv2d_gradients(x_shape, w_shape, stride, padding, dilation, seed):
 
 def test_conv2d_backward_without_input_grad():
     rng = np.random.default_rng(4)
-    x, w = _rand(rng, (1, 2, 5, 5)), _rand(rng, (3, 2, 3, 3))
+    x, w = randn(rng, (1, 2, 5, 5)), randn(rng, (3, 2, 3, 3))
     out, cache = conv2d_forward(x, w, None, 1, 1)
-    dout = _rand(rng, out.shape)
+    dout = randn(rng, out.shape)
     dx, dw, db = conv2d_backward(dout, cache, need_input_grad=False)
     assert dx is None and db is None
     np.testing.assert_array_equal(dw, conv2d_backward(dout, cache)[1])
@@ -145,10 +138,10 @@ def test_conv2d_backward_without_input_grad():
 
 def test_conv2d_does_not_mutate_arguments():
     rng = np.random.default_rng(5)
-    x, w, b = _rand(rng, (1, 2, 4, 4)), _rand(rng, (2, 2, 1, 1)), _rand(rng, 2)
+    x, w, b = randn(rng, (1, 2, 4, 4)), randn(rng, (2, 2, 1, 1)), randn(rng, 2)
     copies = [a.copy() for a in (x, w, b)]
     out, cache = conv2d_forward(x, w, b)
-    dout = _rand(rng, out.shape)
+    dout = randn(rng, out.shape)
     dout_copy = dout.copy()
     conv2d_backward(dout, cache)
     for a, a_copy in zip((x, w, b, dout), copies + [dout_copy]):
@@ -188,7 +181,7 @@ def test_conv2d_backward_rejects_wrong_dout():
 def test_conv2d_and_max_pool2d_with_jit_disabled():
     # With NUMBA_DISABLE_JIT=1 the kernels (im2col and shifted conv, max-pool) run as plain
     # Python and must match the twins; one subprocess for all of them.
-    code = textwrap.dedent("""
+    stdout = run_without_jit("""
         import numpy as np
         from minimrcnn.runtime import reference_kernels
         from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward
@@ -216,10 +209,7 @@ def test_conv2d_and_max_pool2d_with_jit_disabled():
                 np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
         print("ok")
     """)
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert stdout.strip() == "ok"
 
 
 def test_conv_layers_keep_no_cache_in_eval_mode():

@@ -11,6 +11,8 @@ from minimrcnn.gradcheck import numerical_gradient, rel_error
 from minimrcnn.nn.functional import conv_shifted
 from minimrcnn.nn.functional.conv import conv2d, conv2d_backward, conv2d_forward, conv2d_reference
 
+from tests.conftest import randn
+
 # (x shape, weight shape, padding): 3x3 as in the model, non-square kernels, a 1xk kernel
 # (no vertical padding), a batch of many small maps like the mask head's RoIs, and
 # C_in != C_out.
@@ -22,10 +24,6 @@ CASES = [
     ((9, 4, 4, 4), (5, 4, 3, 3), 1),
     ((1, 2, 1, 1), (3, 2, 3, 3), 1),       # a 1x1 map: every tap but the centre reads padding
 ]
-
-
-def _rand(rng, shape, dtype=np.float64):
-    return rng.standard_normal(shape).astype(dtype)
 
 
 @pytest.mark.parametrize("kernel, stride, padding, dilation, expected", [
@@ -45,11 +43,11 @@ def test_applies_only_to_same_stride1_odd_kernels(kernel, stride, padding, dilat
 @pytest.mark.parametrize("x_shape, w_shape, padding", CASES)
 def test_shifted_equals_im2col_and_direct_loops(x_shape, w_shape, padding, dtype):
     rng = np.random.default_rng(1)
-    x, w, b = _rand(rng, x_shape, dtype), _rand(rng, w_shape, dtype), _rand(rng, w_shape[0], dtype)
+    x, w, b = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype), randn(rng, w_shape[0], dtype)
     out, cache = conv2d_forward(x, w, b, 1, padding, algorithm="shifted")
     assert cache.shifted is not None and cache.cols is None
     ref, ref_cache = conv2d_forward(x, w, b, 1, padding, algorithm="im2col")
-    dout = _rand(rng, out.shape, dtype)
+    dout = randn(rng, out.shape, dtype)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     assert out.dtype == dtype
     np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
@@ -74,14 +72,14 @@ def test_auto_picks_shifted_for_3x3_pad1_and_im2col_elsewhere():
                                                    ((2, 2, 3, 3), 5, (2, 2))])
 def test_stack_and_crop_kernels_equal_twins(x_shape, kW, padding, dtype):
     rng = np.random.default_rng(2)
-    x = _rand(rng, x_shape, dtype)
+    x = randn(rng, x_shape, dtype)
     geo = conv_shifted.GridGeometry(x_shape[0], x_shape[2], x_shape[3], *padding)
     stacked = np.full((kW, x_shape[1], geo.U), np.nan, dtype)      # every entry must be written
     conv_shifted._stack_shifted_kernel(stacked, x, *padding)
     twin = conv_shifted.stack_shifted_reference(x, kW, *padding)
     np.testing.assert_array_equal(stacked, twin)
-    rows_product = _rand(rng, (2 * padding[0] + 1, 4, geo.U), dtype)        # [kH, C, U]
-    bias = _rand(rng, 4, dtype)
+    rows_product = randn(rng, (2 * padding[0] + 1, 4, geo.U), dtype)        # [kH, C, U]
+    bias = randn(rng, 4, dtype)
     for b in (bias, None):
         with reference_kernels():
             expected = conv_shifted.crop_grid(rows_product, geo, b)
@@ -102,9 +100,9 @@ def test_stacked_buffer_layout_on_a_known_image():
 @pytest.mark.parametrize("x_shape, w_shape, padding", CASES[:4])
 def test_shifted_gradients(x_shape, w_shape, padding):
     rng = np.random.default_rng(0)
-    x, w, b = _rand(rng, x_shape), _rand(rng, w_shape), _rand(rng, w_shape[0])
+    x, w, b = randn(rng, x_shape), randn(rng, w_shape), randn(rng, w_shape[0])
     out, cache = conv2d_forward(x, w, b, 1, padding, algorithm="shifted")
-    dout = _rand(rng, out.shape)
+    dout = randn(rng, out.shape)
     dx, dw, db = conv2d_backward(dout, cache)
     f = lambda x_, w_, b_: conv2d(x_, w_, b_, 1, padding, algorithm="shifted")  # noqa: E731
     assert rel_error(dx, numerical_gradient(lambda v: f(v, w, b), x, dout)) < 1e-6

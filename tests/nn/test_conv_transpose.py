@@ -10,6 +10,8 @@ from minimrcnn.nn.functional.conv_transpose import (
     conv_transpose2d, conv_transpose2d_backward, conv_transpose2d_forward, conv_transpose2d_reference,
 )
 
+from tests.conftest import randn
+
 # (x shape, weight shape [C_in, C_out, kH, kW], stride, padding)
 CASES = [
     ((2, 3, 4, 5), (3, 2, 2, 2), 2, 0),          # the mask head's 2x2 stride-2 upsampling
@@ -17,10 +19,6 @@ CASES = [
     ((2, 2, 3, 4), (2, 2, 3, 2), (2, 1), (1, 0)),
     ((1, 3, 4, 4), (3, 2, 4, 4), 2, 1),
 ]
-
-
-def _rand(rng, shape, dtype=np.float64):
-    return rng.standard_normal(shape).astype(dtype)
 
 
 def test_conv_transpose2d_known_answer_stride2_paints_tiles():
@@ -45,9 +43,9 @@ def test_conv_transpose2d_known_answer_overlap_and_padding():
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CASES)
 def test_conv_transpose2d_kernel_equals_twin_and_loops(x_shape, w_shape, stride, padding, dtype):
     rng = np.random.default_rng(0)
-    x, w, b = _rand(rng, x_shape, dtype), _rand(rng, w_shape, dtype), _rand(rng, w_shape[1], dtype)
+    x, w, b = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype), randn(rng, w_shape[1], dtype)
     out, cache = conv_transpose2d_forward(x, w, b, stride, padding)
-    dout = _rand(rng, out.shape, dtype)
+    dout = randn(rng, out.shape, dtype)
     grads = conv_transpose2d_backward(dout, cache)
     with reference_kernels():
         out_twin, cache_twin = conv_transpose2d_forward(x, w, b, stride, padding)
@@ -63,19 +61,19 @@ def test_conv_transpose2d_kernel_equals_twin_and_loops(x_shape, w_shape, stride,
 def test_conv_transpose2d_is_the_adjoint_of_conv2d():
     # <conv2d(y, w), x> == <y, conv_transpose2d(x, w)> for the same weight array.
     rng = np.random.default_rng(1)
-    w = _rand(rng, (3, 2, 3, 3))                        # conv2d: 2 -> 3; transpose: 3 -> 2
-    x = _rand(rng, (2, 3, 4, 4))
+    w = randn(rng, (3, 2, 3, 3))                        # conv2d: 2 -> 3; transpose: 3 -> 2
+    x = randn(rng, (2, 3, 4, 4))
     y = conv_transpose2d(x, w, stride=2, padding=1)      # [2, 2, 7, 7]
-    y_probe = _rand(rng, y.shape)
+    y_probe = randn(rng, y.shape)
     np.testing.assert_allclose(np.sum(conv2d(y_probe, w, stride=2, padding=1) * x), np.sum(y_probe * y), rtol=1e-12)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CASES)
 def test_conv_transpose2d_gradients(x_shape, w_shape, stride, padding):
     rng = np.random.default_rng(2)
-    x, w, b = _rand(rng, x_shape), _rand(rng, w_shape), _rand(rng, w_shape[1])
+    x, w, b = randn(rng, x_shape), randn(rng, w_shape), randn(rng, w_shape[1])
     out, cache = conv_transpose2d_forward(x, w, b, stride, padding)
-    dout = _rand(rng, out.shape)
+    dout = randn(rng, out.shape)
     dx, dw, db = conv_transpose2d_backward(dout, cache)
     assert rel_error(dx, numerical_gradient(lambda v: conv_transpose2d(v, w, b, stride, padding), x, dout)) < 1e-6
     assert rel_error(dw, numerical_gradient(lambda v: conv_transpose2d(x, v, b, stride, padding), w, dout)) < 1e-6
@@ -84,12 +82,12 @@ def test_conv_transpose2d_gradients(x_shape, w_shape, stride, padding):
 
 def test_conv_transpose2d_non_contiguous_and_no_bias():
     rng = np.random.default_rng(3)
-    x = _rand(rng, (2, 5, 4, 3), np.float32).transpose(0, 3, 2, 1)    # [2, 3, 4, 5] view
-    w = _rand(rng, (3, 2, 2, 2), np.float32)[:, :, ::-1, :]           # negative-stride view
+    x = randn(rng, (2, 5, 4, 3), np.float32).transpose(0, 3, 2, 1)    # [2, 3, 4, 5] view
+    w = randn(rng, (3, 2, 2, 2), np.float32)[:, :, ::-1, :]           # negative-stride view
     out, cache = conv_transpose2d_forward(x, w, None, 2)
     out_c, cache_c = conv_transpose2d_forward(np.ascontiguousarray(x), np.ascontiguousarray(w), None, 2)
     np.testing.assert_array_equal(out, out_c)
-    dout = _rand(rng, out.shape, np.float32)[:, :, ::-1]
+    dout = randn(rng, out.shape, np.float32)[:, :, ::-1]
     dx, dw, db = conv_transpose2d_backward(dout, cache)
     dx_c, dw_c, _ = conv_transpose2d_backward(np.ascontiguousarray(dout), cache_c)
     np.testing.assert_array_equal(dx, dx_c)

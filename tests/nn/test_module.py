@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from minimrcnn import gradcheck
-from minimrcnn.nn.layers import BatchNorm2d, FrozenBatchNorm2d, GroupNorm, ReLU
+from minimrcnn.nn import init
+from minimrcnn.nn.layers import BatchNorm2d, Conv2d, FrozenBatchNorm2d, GroupNorm, ReLU
 from minimrcnn.nn.module import Module, ModuleList, Parameter, Sequential
 
 HAS_CONV = importlib.util.find_spec("minimrcnn.nn.functional.conv") is not None
@@ -88,6 +89,37 @@ def test_state_dict_round_trip_including_buffers():
     assert not np.any(source.state_dict()["0.running_mean"] == 123)
 
 
+def test_plain_assignment_keeps_a_buffer_registered_as_torch_does():
+    # torch: `self.running_mean = x` replaces the buffer's value; it stays in state_dict.
+    bn = BatchNorm2d(3)
+    new_mean = np.arange(3, dtype=np.float32)
+    bn.running_mean = new_mean
+    state = bn.state_dict()
+    assert list(state) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    np.testing.assert_array_equal(state["running_mean"], new_mean)
+    assert dict(bn.named_buffers())["running_mean"] is new_mean
+    # ... and loading writes through the same registry.
+    state["running_mean"] = np.full(3, 7, np.float32)
+    bn.load_state_dict(state)
+    np.testing.assert_array_equal(bn.running_mean, 7)
+
+
+def test_assigning_a_non_array_over_a_registered_name_is_a_type_error():
+    head = Head()
+    with pytest.raises(TypeError, match="buffer 'offset' of Head .a numpy array expected"):
+        head.offset = [0.0, 0.0]
+    with pytest.raises(TypeError, match="parameter 'scale' of Head .a Parameter; to change its value assign to .data"):
+        head.scale = np.zeros(2, np.float32)
+    with pytest.raises(TypeError, match="child module 'frozen' of Head"):
+        head.frozen = None
+    assert list(head.state_dict()) == [k[2:] for k in EXPECTED_KEYS if k.startswith("2.")]
+    with pytest.raises(KeyError, match="'scale' already exists"):
+        head.register_buffer("scale", np.zeros(2))
+    # A Parameter or a Module moves the name to its own registry, as in torch.
+    head.offset = Parameter(np.zeros(2, np.float32))
+    assert "offset" in dict(head.named_parameters()) and "offset" not in dict(head.named_buffers())
+
+
 def test_strict_load_lists_every_problem_in_one_error():
     net = _net()
     state = net.state_dict()
@@ -165,8 +197,8 @@ def test_group_norm_layer_gradients(seed):
 def test_batch_norm_layer_gradients(training):
     rng = np.random.default_rng(2)
     layer = _randomise(BatchNorm2d(3).astype(np.float64), rng)
-    layer._set_buffer("running_mean", rng.standard_normal(3))
-    layer._set_buffer("running_var", rng.random(3) + 0.5)
+    layer.running_mean = rng.standard_normal(3)
+    layer.running_var = rng.random(3) + 0.5
     layer.train(training)
     check_layer_gradients(layer, rng.standard_normal((2, 3, 2, 3)))
 
@@ -175,8 +207,8 @@ def test_frozen_batch_norm_layer_gradients_and_no_parameters():
     rng = np.random.default_rng(3)
     layer = FrozenBatchNorm2d(3).astype(np.float64)
     for name in ("weight", "bias", "running_mean"):
-        layer._set_buffer(name, rng.standard_normal(3))
-    layer._set_buffer("running_var", rng.random(3) + 0.5)
+        setattr(layer, name, rng.standard_normal(3))
+    layer.running_var = rng.random(3) + 0.5
     assert layer.parameters() == []
     check_layer_gradients(layer, rng.standard_normal((2, 3, 2, 2)))
 
@@ -204,3 +236,11 @@ def test_conv_linear_pool_layer_gradients():
     # Distinct values (a permutation) so no pooling window has a tie near its maximum.
     x = rng.permutation(2 * 2 * 6 * 6).reshape(2, 2, 6, 6) / 10.0
     check_layer_gradients(MaxPool2d(3, stride=2, padding=1), x)
+
+
+def test_as_rng_is_the_one_default_for_initialisation():
+    given = np.random.default_rng(5)
+    assert init.as_rng(given) is given
+    assert init.as_rng(None).random() == np.random.default_rng(0).random()
+    # A layer built without an rng is deterministic: the same weights on every build.
+    np.testing.assert_array_equal(Conv2d(2, 3, 3).weight.data, Conv2d(2, 3, 3).weight.data)

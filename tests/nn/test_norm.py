@@ -1,10 +1,5 @@
 """GroupNorm, BatchNorm, FrozenBatchNorm: known answers, twin == kernel, gradients, errors."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 
@@ -17,9 +12,7 @@ from minimrcnn.nn.functional.norm import (
     group_norm_forward_reference,
 )
 
-
-def _rand(rng, shape, dtype=np.float64):
-    return rng.standard_normal(shape).astype(dtype)
+from tests.conftest import randn, run_without_jit
 
 
 # -- GroupNorm --------------------------------------------------------------------
@@ -35,7 +28,7 @@ def test_group_norm_known_answer():
 
 def test_group_norm_groups_are_independent_and_normalised():
     rng = np.random.default_rng(0)
-    x = _rand(rng, (2, 8, 5, 5)) * 3 + 7
+    x = randn(rng, (2, 8, 5, 5)) * 3 + 7
     out = group_norm(x, 4)
     groups = out.reshape(2, 4, -1)
     np.testing.assert_allclose(groups.mean(axis=2), 0, atol=1e-10)
@@ -47,13 +40,13 @@ def test_group_norm_groups_are_independent_and_normalised():
 def test_group_norm_kernel_matches_twin(dtype, shape, groups):
     rng = np.random.default_rng(1)
     # A non-contiguous input: every other column of a wider array.
-    wide = _rand(rng, shape[:-1] + (2 * shape[-1],), dtype)
+    wide = randn(rng, shape[:-1] + (2 * shape[-1],), dtype)
     x = wide[..., ::2]
     assert not x.flags.c_contiguous
     C = shape[1]
-    w, b = _rand(rng, C, dtype), _rand(rng, C, dtype)
+    w, b = randn(rng, C, dtype), randn(rng, C, dtype)
     out, cache = group_norm_forward(x, groups, w, b)
-    dout = _rand(rng, shape, dtype)
+    dout = randn(rng, shape, dtype)
     grads = group_norm_backward(dout, cache)
     with reference_kernels():
         out_ref, cache_ref = group_norm_forward(x, groups, w, b)
@@ -68,14 +61,14 @@ def test_group_norm_kernel_matches_twin(dtype, shape, groups):
 
 def test_group_norm_twin_and_kernel_callable_directly():
     rng = np.random.default_rng(2)
-    x = _rand(rng, (2, 4, 3, 3))
-    w, b = _rand(rng, 4), _rand(rng, 4)
+    x = randn(rng, (2, 4, 3, 3))
+    w, b = randn(rng, 4), randn(rng, 4)
     out_ref, mean_ref, rstd_ref = group_norm_forward_reference(x, 2, w, b, 1e-5)
     out, mean, rstd = np.empty((2, 2, 2, 9)), np.empty((2, 2)), np.empty((2, 2))
     _group_norm_forward_kernel(out, mean, rstd, x.reshape(2, 2, 2, 9), w.reshape(2, 2), b.reshape(2, 2), 1e-5)
     np.testing.assert_allclose(out.reshape(x.shape), out_ref, rtol=1e-12)
     np.testing.assert_allclose(mean, mean_ref, rtol=1e-12)
-    dout = _rand(rng, x.shape)
+    dout = randn(rng, x.shape)
     dx_ref, dw_ref, db_ref = group_norm_backward_reference(dout, x, 2, w, mean, rstd)
     dx, dw_n, db_n = np.empty((2, 2, 2, 9)), np.empty((2, 2, 2)), np.empty((2, 2, 2))
     _group_norm_backward_kernel(dx, dw_n, db_n, dout.reshape(2, 2, 2, 9), x.reshape(2, 2, 2, 9),
@@ -89,10 +82,10 @@ def test_group_norm_twin_and_kernel_callable_directly():
 @pytest.mark.parametrize("seed,shape,groups", [(0, (2, 4, 3, 3), 2), (1, (1, 6, 2, 3), 3), (2, (3, 4), 1)])
 def test_group_norm_gradients(use_reference, seed, shape, groups):
     rng = np.random.default_rng(seed)
-    x = _rand(rng, shape)
+    x = randn(rng, shape)
     C = shape[1]
-    w, b = _rand(rng, C), _rand(rng, C)
-    dout = _rand(rng, shape)
+    w, b = randn(rng, C), randn(rng, C)
+    dout = randn(rng, shape)
     with reference_kernels(use_reference):
         _, cache = group_norm_forward(x, groups, w, b)
         dx, dw, db = group_norm_backward(dout, cache)
@@ -103,7 +96,7 @@ def test_group_norm_gradients(use_reference, seed, shape, groups):
 
 def test_group_norm_without_affine_gives_none_grads_and_no_mutation():
     rng = np.random.default_rng(3)
-    x = _rand(rng, (2, 4, 2, 2))
+    x = randn(rng, (2, 4, 2, 2))
     x_before = x.copy()
     out, cache = group_norm_forward(x, 2)
     dx, dw, db = group_norm_backward(np.ones_like(out), cache)
@@ -148,7 +141,7 @@ def test_group_norm_bad_inputs():
 
 
 def test_group_norm_runs_with_jit_disabled():
-    code = textwrap.dedent("""
+    stdout = run_without_jit("""
         import numpy as np
         from minimrcnn.runtime import reference_kernels
         from minimrcnn.nn.functional.norm import group_norm_forward, group_norm_backward
@@ -166,10 +159,7 @@ def test_group_norm_runs_with_jit_disabled():
             assert all(np.allclose(g, r, atol=tol, rtol=tol) for g, r in zip(grads, grads_ref))
         print("ok")
     """)
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("ok")
+    assert stdout.strip().endswith("ok")
 
 
 # -- BatchNorm --------------------------------------------------------------------
@@ -190,9 +180,9 @@ def test_batch_norm_train_known_answer_and_running_stats():
 
 def test_batch_norm_eval_uses_running_stats():
     rng = np.random.default_rng(5)
-    x = _rand(rng, (2, 3, 4, 4))
-    rm, rv = _rand(rng, 3), rng.random(3) + 0.5
-    w, b = _rand(rng, 3), _rand(rng, 3)
+    x = randn(rng, (2, 3, 4, 4))
+    rm, rv = randn(rng, 3), rng.random(3) + 0.5
+    w, b = randn(rng, 3), randn(rng, 3)
     out = batch_norm(x, rm, rv, w, b, training=False, eps=1e-5)
     expected = (x - rm[:, None, None]) / np.sqrt(rv[:, None, None] + 1e-5) * w[:, None, None] + b[:, None, None]
     np.testing.assert_allclose(out, expected, rtol=1e-12)
@@ -202,10 +192,10 @@ def test_batch_norm_eval_uses_running_stats():
 @pytest.mark.parametrize("seed,shape", [(0, (3, 2, 2, 3)), (1, (4, 3)), (2, (2, 2, 5))])
 def test_batch_norm_gradients(training, seed, shape):
     rng = np.random.default_rng(seed)
-    x = _rand(rng, shape)
+    x = randn(rng, shape)
     C = shape[1]
-    rm, rv, w, b = _rand(rng, C), rng.random(C) + 0.5, _rand(rng, C), _rand(rng, C)
-    dout = _rand(rng, shape)
+    rm, rv, w, b = randn(rng, C), rng.random(C) + 0.5, randn(rng, C), randn(rng, C)
+    dout = randn(rng, shape)
     _, cache = batch_norm_forward(x, rm, rv, w, b, training=training)
     dx, dw, db = batch_norm_backward(dout, cache)
 
@@ -218,7 +208,7 @@ def test_batch_norm_gradients(training, seed, shape):
 
 def test_batch_norm_float32_stays_float32():
     rng = np.random.default_rng(6)
-    x = _rand(rng, (2, 3, 2, 2), np.float32)
+    x = randn(rng, (2, 3, 2, 2), np.float32)
     ones, zeros = np.ones(3, np.float32), np.zeros(3, np.float32)
     out, cache = batch_norm_forward(x, zeros, ones, ones, zeros, training=True)
     assert out.dtype == np.float32 and cache.new_running_var.dtype == np.float32
@@ -241,8 +231,8 @@ def test_batch_norm_bad_inputs():
 # -- FrozenBatchNorm --------------------------------------------------------------
 def test_frozen_batch_norm_known_answer_and_equals_batch_norm_eval():
     rng = np.random.default_rng(7)
-    x = _rand(rng, (2, 3, 4, 4))
-    w, b, rm, rv = _rand(rng, 3), _rand(rng, 3), _rand(rng, 3), rng.random(3) + 0.5
+    x = randn(rng, (2, 3, 4, 4))
+    w, b, rm, rv = randn(rng, 3), randn(rng, 3), randn(rng, 3), rng.random(3) + 0.5
     out = frozen_batch_norm(x, w, b, rm, rv, eps=1e-5)
     np.testing.assert_allclose(out, batch_norm(x, rm, rv, w, b, training=False, eps=1e-5), rtol=1e-10, atol=1e-12)
     # scale = 2 / sqrt(4) = 1, shift = 1 - 3 * 1 = -2: out = x - 2.
@@ -254,9 +244,9 @@ def test_frozen_batch_norm_known_answer_and_equals_batch_norm_eval():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_frozen_batch_norm_gradient(seed):
     rng = np.random.default_rng(seed)
-    x = _rand(rng, (2, 3, 3, 2))
-    w, b, rm, rv = _rand(rng, 3), _rand(rng, 3), _rand(rng, 3), rng.random(3) + 0.5
-    dout = _rand(rng, x.shape)
+    x = randn(rng, (2, 3, 3, 2))
+    w, b, rm, rv = randn(rng, 3), randn(rng, 3), randn(rng, 3), rng.random(3) + 0.5
+    dout = randn(rng, x.shape)
     _, cache = frozen_batch_norm_forward(x, w, b, rm, rv)
     dx = frozen_batch_norm_backward(dout, cache)
     assert rel_error(dx, numerical_gradient(lambda z: frozen_batch_norm(z, w, b, rm, rv), x, dout)) < 1e-6
@@ -277,8 +267,8 @@ def test_group_norm_parallel_equals_serial():
     # in a fixed order, so the thread count cannot change a single bit.
     import numba
     rng = np.random.default_rng(8)
-    x = _rand(rng, (3, 8, 6, 6), np.float32)
-    w, b, dout = _rand(rng, 8, np.float32), _rand(rng, 8, np.float32), _rand(rng, x.shape, np.float32)
+    x = randn(rng, (3, 8, 6, 6), np.float32)
+    w, b, dout = randn(rng, 8, np.float32), randn(rng, 8, np.float32), randn(rng, x.shape, np.float32)
     previous = numba.get_num_threads()
     results = []
     try:

@@ -11,12 +11,7 @@ from minimrcnn.ops.boxes import (
     masks_to_boxes, remove_small_boxes,
 )
 
-
-def random_boxes(rng, n, dtype=np.float32, size=1000.0):
-    """Centres uniform in a size x size image, sides uniform in 10..200."""
-    centres = rng.uniform(0, size, (n, 2))
-    sides = rng.uniform(10, 200, (n, 2))
-    return np.concatenate([centres - sides / 2, centres + sides / 2], axis=1).astype(dtype)
+from tests.conftest import random_boxes
 
 
 # -- known answers --------------------------------------------------------------------

@@ -1,9 +1,5 @@
 """project_masks_on_boxes and paste_masks_in_image (docs/torchvision-parity.md sec. 10)."""
 
-import os
-import subprocess
-import sys
-
 import numba
 import numpy as np
 import pytest
@@ -13,12 +9,12 @@ from minimrcnn.ops.masks import expand_boxes_for_paste, paste_masks_in_image, pr
 from minimrcnn.ops.roi_align import roi_align
 from minimrcnn.runtime import reference_kernels
 
+from tests.conftest import random_mask_targets, run_without_jit
+
 
 def test_project_masks_is_roi_align_of_the_matched_mask():
     rng = np.random.default_rng(0)
-    gt = (rng.uniform(size=(3, 40, 30)) > 0.5).astype(np.uint8)
-    boxes = np.c_[rng.uniform(-3, 15, (8, 2)), rng.uniform(16, 40, (8, 2))].astype(np.float32)
-    matched = rng.integers(0, 3, 8)
+    gt, boxes, matched = random_mask_targets(rng, 3, 40, 30, 8)
     targets = project_masks_on_boxes(gt, boxes, matched, 28)
     assert targets.shape == (8, 28, 28) and targets.dtype == np.float32
     for r in range(8):
@@ -112,14 +108,11 @@ def test_paste_empty_and_bad_input():
 
 
 def test_paste_runs_with_jit_disabled():
-    code = ("import numpy as np; from minimrcnn.ops.masks import paste_masks_in_image\n"
-            "out = paste_masks_in_image(np.ones((1,1,28,28),np.float32), "
-            "np.array([[10,20,38,48]],np.float32), (60,50))\n"
-            "print(repr(float(out.sum())))")
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINIMRCNN_KERNELS="numba")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr
+    stdout = run_without_jit("""
+        import numpy as np; from minimrcnn.ops.masks import paste_masks_in_image
+        out = paste_masks_in_image(np.ones((1,1,28,28),np.float32), np.array([[10,20,38,48]],np.float32), (60,50))
+        print(repr(float(out.sum())))
+    """)
     expected = paste_masks_in_image(np.ones((1, 1, 28, 28), np.float32),
                                     np.array([[10, 20, 38, 48]], np.float32), (60, 50))
-    assert result.stdout.strip() == repr(float(expected.sum()))
+    assert stdout.strip() == repr(float(expected.sum()))

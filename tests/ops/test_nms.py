@@ -1,40 +1,20 @@
 """NMS and batched NMS: torchvision's known answers, twin == kernel, greedy properties, errors."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.boxes import box_iou
 from minimrcnn.ops.nms import batched_nms, nms, nms_reference
 
-
-def random_boxes(rng, n, dtype=np.float32):
-    """Centres uniform in a 1000x1000 image, sides uniform in 10..200."""
-    centres = rng.uniform(0, 1000, (n, 2))
-    sides = rng.uniform(10, 200, (n, 2))
-    return np.concatenate([centres - sides / 2, centres + sides / 2], axis=1).astype(dtype)
-
-
-def both(fn, *args):
-    """Result of the kernel and of the reference twin."""
-    with reference_kernels(False):
-        a = fn(*args)
-    with reference_kernels(True):
-        b = fn(*args)
-    return a, b
+from tests.conftest import kernel_and_twin, random_boxes, run_without_jit
 
 
 # -- known answers (docs/torchvision-parity.md secs. 3 and 14) ----------------------
 def test_three_identical_boxes_equal_scores_keep_lowest_index():
     boxes = np.array([[0, 0, 10, 10]] * 3, dtype=np.float32)
-    for keep in both(nms, boxes, np.array([0.5, 0.5, 0.5], np.float32), 0.5):
+    for keep in kernel_and_twin(nms, boxes, np.array([0.5, 0.5, 0.5], np.float32), 0.5):
         assert keep.dtype == np.int64
         np.testing.assert_array_equal(keep, [0])
 
@@ -42,7 +22,7 @@ def test_three_identical_boxes_equal_scores_keep_lowest_index():
 def test_iou_exactly_half_is_kept():
     # [0,0,10,10] vs [0,0,10,5]: inter 50, union 100 -> IoU 0.5 exactly (also in float32).
     boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 5]], dtype=np.float32)
-    for keep in both(nms, boxes, np.array([0.9, 0.8], np.float32), 0.5):
+    for keep in kernel_and_twin(nms, boxes, np.array([0.9, 0.8], np.float32), 0.5):
         np.testing.assert_array_equal(keep, [0, 1])
 
 
@@ -50,22 +30,22 @@ def test_float32_iou_point_three_is_suppressed_at_point_three():
     # inter 30 / union 100: float32 rounds 0.3 up to 0.300000012 > 0.3 (as a double): suppressed.
     boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 3]])
     scores = np.array([0.9, 0.8])
-    for keep in both(nms, boxes.astype(np.float32), scores, 0.3):
+    for keep in kernel_and_twin(nms, boxes.astype(np.float32), scores, 0.3):
         np.testing.assert_array_equal(keep, [0])
-    for keep in both(nms, boxes.astype(np.float64), scores, 0.3):   # 0.3 == 0.3 in float64: kept
+    for keep in kernel_and_twin(nms, boxes.astype(np.float64), scores, 0.3):   # 0.3 == 0.3 in float64: kept
         np.testing.assert_array_equal(keep, [0, 1])
 
 
 def test_zero_area_duplicates_both_kept():
     boxes = np.array([[5, 5, 5, 5], [5, 5, 5, 5]], dtype=np.float32)   # IoU 0/0 = NaN
-    for keep in both(nms, boxes, np.array([0.9, 0.8], np.float32), 0.5):
+    for keep in kernel_and_twin(nms, boxes, np.array([0.9, 0.8], np.float32), 0.5):
         np.testing.assert_array_equal(keep, [0, 1])
 
 
 def test_output_sorted_by_decreasing_score():
     boxes = np.array([[0, 0, 10, 10], [100, 100, 110, 110], [0, 0, 10, 9]], dtype=np.float32)
     scores = np.array([0.2, 0.9, 0.5], np.float32)
-    for keep in both(nms, boxes, scores, 0.5):
+    for keep in kernel_and_twin(nms, boxes, scores, 0.5):
         np.testing.assert_array_equal(keep, [1, 2])
 
 
@@ -94,14 +74,14 @@ def test_kernel_equals_twin(dtype, threshold):
     scores = np.round(rng.uniform(size=300), 1)        # many ties
     wide = np.zeros((300, 8), dtype=dtype)
     wide[:, 1::2] = boxes                              # non-contiguous view
-    kernel, twin = both(nms, wide[:, 1::2], scores[::-1].copy()[::-1], threshold)
+    kernel, twin = kernel_and_twin(nms, wide[:, 1::2], scores[::-1].copy()[::-1], threshold)
     np.testing.assert_array_equal(kernel, twin)
     np.testing.assert_array_equal(kernel, nms_reference(boxes, scores, threshold))
 
 
 def test_kernel_equals_twin_without_jit():
     # The kernel run as plain Python (NUMBA_DISABLE_JIT=1) gives the same answers.
-    code = textwrap.dedent("""
+    stdout = run_without_jit("""
         import numpy as np
         from minimrcnn.runtime import reference_kernels
         from minimrcnn.ops.boxes import box_iou
@@ -119,10 +99,7 @@ def test_kernel_equals_twin_without_jit():
         assert list(nms(point_three, np.array([0.9, 0.8]), 0.3)) == [0]
         print("ok", len(a))
     """)
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok")
+    assert stdout.startswith("ok")
 
 
 # -- greedy properties -------------------------------------------------------------------

@@ -1,10 +1,9 @@
 """LevelMapper and MultiScaleRoIAlign (docs/torchvision-parity.md sec. 9)."""
 
-import numba
 import numpy as np
 import pytest
 
-from minimrcnn.ops.poolers import LevelMapper, MultiScaleRoIAlign
+from minimrcnn.ops.poolers import LevelMapper, MultiScaleRoIAlign, MultiScaleRoIAlignCache
 from minimrcnn.ops.roi_align import roi_align
 
 NAMES = ["0", "1", "2", "3"]
@@ -46,7 +45,8 @@ def pyramid(rng, N, C, padded_h, padded_w, dtype=np.float64):
     return feats
 
 
-def random_boxes(rng, n, h, w):
+def boxes_in_image(rng, n, h, w):
+    """float32[n, 4] inside an h x w image, sides log-uniform from 4 to the image size (every level)."""
     xy = rng.uniform(0, [w * 0.8, h * 0.8], (n, 2))
     wh = np.exp(rng.uniform(np.log(4), np.log(max(h, w)), (n, 2)))
     return np.concatenate([xy, np.minimum(xy + wh, [w, h])], axis=1).astype(np.float32)
@@ -56,19 +56,19 @@ def test_scales_inferred_from_height_and_cached():
     rng = np.random.default_rng(0)
     feats = pyramid(rng, 1, 1, 768, 1344)                 # a 750x1333 image padded to 32
     pooler = MultiScaleRoIAlign(NAMES, 7, 2)
-    pooler(feats, [random_boxes(rng, 3, 750, 1333)], [(750, 1333)])
+    pooler(feats, [boxes_in_image(rng, 3, 750, 1333)], [(750, 1333)])
     assert pooler.scales == [1 / 4, 1 / 8, 1 / 16, 1 / 32]
     assert (pooler.map_levels.k_min, pooler.map_levels.k_max) == (2, 5)
-    pooler(feats, [random_boxes(rng, 3, 100, 100)], [(100, 100)])   # other size: cached
+    pooler(feats, [boxes_in_image(rng, 3, 100, 100)], [(100, 100)])   # other size: cached
     assert pooler.scales == [1 / 4, 1 / 8, 1 / 16, 1 / 32]
 
 
 def test_each_box_pooled_from_its_level_in_original_order():
     rng = np.random.default_rng(1)
     feats = pyramid(rng, 2, 3, 256, 256)
-    boxes = [random_boxes(rng, 30, 250, 240), random_boxes(rng, 20, 256, 256)]
+    boxes = [boxes_in_image(rng, 30, 250, 240), boxes_in_image(rng, 20, 256, 256)]
     pooler = MultiScaleRoIAlign(NAMES, 5, 2, canonical_scale=56)     # small image: spread levels
-    out = pooler(feats, boxes, [(250, 240), (256, 256)])
+    out, _ = pooler(feats, boxes, [(250, 240), (256, 256)])
     levels = pooler.map_levels(boxes)
     assert len(np.unique(levels)) >= 3
     rois = np.concatenate([np.r_[[0] * 30, [1] * 20][:, None], np.concatenate(boxes)], 1)
@@ -78,26 +78,30 @@ def test_each_box_pooled_from_its_level_in_original_order():
         np.testing.assert_array_equal(out[r:r + 1], expected)
 
 
+def test_call_keeps_the_module_contract():
+    # Like every Module, calling the pooler is its forward: (out, cache), never out alone.
+    rng = np.random.default_rng(6)
+    feats = pyramid(rng, 1, 2, 64, 64)
+    boxes = [np.array([square(8.0), square(40.0)])]
+    pooler = MultiScaleRoIAlign(NAMES, 3, 2, canonical_scale=56)
+    out, cache = pooler(feats, boxes, [(64, 64)])
+    again, _ = pooler.forward(feats, boxes, [(64, 64)])
+    np.testing.assert_array_equal(out, again)
+    assert isinstance(cache, MultiScaleRoIAlignCache) and cache.num_rois == 2
+    assert sorted(pooler.backward(np.ones_like(out), cache)) == NAMES
+
+
 def test_single_feature_map_has_no_level_mapping():
     rng = np.random.default_rng(2)
     feats = {"feat": rng.standard_normal((1, 2, 16, 16))}
-    boxes = [random_boxes(rng, 6, 64, 64) * np.float32(4)]
+    boxes = [boxes_in_image(rng, 6, 64, 64) * np.float32(4)]
     pooler = MultiScaleRoIAlign(["feat"], 3, 2)
-    out = pooler(feats, boxes, [(64, 64)])
+    out, _ = pooler(feats, boxes, [(64, 64)])
     assert pooler.scales == [0.25]
     np.testing.assert_array_equal(out, roi_align(feats["feat"], boxes, 3, 0.25, 2))
 
 
-def test_gradient_check_and_backward_keys():
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)                              # hundreds of tiny calls
-    try:
-        _gradient_check_and_backward_keys()
-    finally:
-        numba.set_num_threads(previous)
-
-
-def _gradient_check_and_backward_keys():
+def test_gradient_check_and_backward_keys(one_numba_thread):   # hundreds of tiny calls
     rng = np.random.default_rng(3)
     feats = pyramid(rng, 1, 2, 64, 64)
     boxes = [np.array([square(6.3), [3.1, 2.2, 30.7, 40.9], [1.3, 0.4, 60.2, 62.9]], np.float64)]
@@ -115,9 +119,9 @@ def _gradient_check_and_backward_keys():
         for i in list(np.ndindex(x.shape))[::13]:          # a sample of entries
             old = x[i]
             x[i] = old + 1e-6
-            plus = np.sum(pooler(feats, boxes, [(64, 64)]) * weights)
+            plus = np.sum(pooler(feats, boxes, [(64, 64)])[0] * weights)
             x[i] = old - 1e-6
-            minus = np.sum(pooler(feats, boxes, [(64, 64)]) * weights)
+            minus = np.sum(pooler(feats, boxes, [(64, 64)])[0] * weights)
             x[i] = old
             assert grads[name][i] == pytest.approx((plus - minus) / 2e-6, rel=1e-6, abs=1e-8)
 

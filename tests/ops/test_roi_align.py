@@ -2,37 +2,20 @@
 determinism, invariances, edge cases and bad inputs."""
 
 import os
-import subprocess
-import sys
 
 import numba
 import numpy as np
 import pytest
 
-from minimrcnn.runtime import reference_kernels
+from minimrcnn.gradcheck import numerical_gradient
 from minimrcnn.ops.roi_align import (
     roi_align, roi_align_backward, roi_align_forward, roi_align_sample_points,
 )
 
+from tests.conftest import kernel_and_twin, random_rois, run_without_jit
+
 X25 = np.arange(25, dtype=np.float64).reshape(1, 1, 5, 5)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def random_rois(rng, R, N, H, W, dtype, spread=6.0):
-    """Boxes that cross the border, leave the map, are degenerate or inverted."""
-    xy = rng.uniform(-spread, max(H, W) + spread, (R, 2))
-    wh = rng.uniform(-3, max(H, W) * 0.8, (R, 2))
-    wh[: R // 10] = 0.0                                   # some degenerate boxes
-    rois = np.concatenate([rng.integers(0, N, (R, 1)), xy, xy + wh], axis=1)
-    return rois.astype(dtype)
-
-
-def both(fn):
-    """(kernel result, twin result) of fn()."""
-    fast = fn()
-    with reference_kernels():
-        slow = fn()
-    return fast, slow
 
 
 KNOWN = [  # roi, out, scale, sampling_ratio, aligned, result
@@ -58,7 +41,7 @@ KNOWN = [  # roi, out, scale, sampling_ratio, aligned, result
 
 @pytest.mark.parametrize("roi,out,scale,sr,aligned,expected", KNOWN)
 def test_known_answers(roi, out, scale, sr, aligned, expected):
-    fast, slow = both(lambda: roi_align(X25, np.array([roi], float), out, scale, sr, aligned))
+    fast, slow = kernel_and_twin(lambda: roi_align(X25, np.array([roi], float), out, scale, sr, aligned))
     np.testing.assert_allclose(fast[0, 0], expected, atol=1e-6)
     np.testing.assert_array_equal(fast, slow)
 
@@ -68,7 +51,7 @@ def test_single_sample_range_is_inclusive(y, expected):
     # A zero-height box at y, 1x1 output, one sample: aligned=True keeps it zero-height,
     # and sampling_ratio=1 puts the sample exactly at (y, x=2).
     roi = np.array([[0, 2.5, y + 0.5, 2.5, y + 0.5]])
-    fast, slow = both(lambda: roi_align(X25, roi, 1, 1.0, 1, aligned=True))
+    fast, slow = kernel_and_twin(lambda: roi_align(X25, roi, 1, 1.0, 1, aligned=True))
     assert fast[0, 0, 0, 0] == pytest.approx(expected)
     assert slow[0, 0, 0, 0] == pytest.approx(expected)
 
@@ -82,7 +65,7 @@ GRAD_EXAMPLE = np.array([[0, 0, 0, 0],
 def test_gradient_known_answer():
     out, cache = roi_align_forward(np.zeros((1, 1, 4, 4)), np.array([[0, 0.3, 0.6, 2.7, 3.9]]),
                                    1, 1.0, 2)
-    fast, slow = both(lambda: roi_align_backward(np.ones_like(out), cache))
+    fast, slow = kernel_and_twin(lambda: roi_align_backward(np.ones_like(out), cache))
     np.testing.assert_allclose(fast[0, 0], GRAD_EXAMPLE, atol=1e-12)
     np.testing.assert_allclose(slow[0, 0], GRAD_EXAMPLE, atol=1e-12)
 
@@ -117,45 +100,26 @@ def test_twin_equals_kernel(dtype, aligned):
     x = rng.standard_normal((2, 3, 11, 9)).astype(dtype).transpose(0, 1, 3, 2)
     rois = random_rois(rng, 200, 2, 9, 11, dtype)
     for sr in (-1, 2):
-        (out, cache), (out_ref, _) = both(lambda: roi_align_forward(x, rois, (2, 3), 0.9, sr,
+        (out, cache), (out_ref, _) = kernel_and_twin(lambda: roi_align_forward(x, rois, (2, 3), 0.9, sr,
                                                                     aligned))
         np.testing.assert_array_equal(out, out_ref)             # same sum order: bitwise
         assert out.dtype == dtype
         dout = rng.standard_normal(out.shape).astype(dtype)[..., ::-1]   # non-contiguous
-        fast, slow = both(lambda: roi_align_backward(dout, cache))
+        fast, slow = kernel_and_twin(lambda: roi_align_backward(dout, cache))
         rtol = 1e-5 if dtype == np.float32 else 1e-12
         np.testing.assert_allclose(fast, slow, rtol=rtol, atol=rtol)
 
 
-def numeric_gradient(f, x, eps=1e-6):
-    """Central differences, one entry at a time (on one thread: hundreds of tiny calls)."""
-    grad = np.zeros_like(x)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        for i in np.ndindex(x.shape):
-            old = x[i]
-            x[i] = old + eps
-            plus = f(x)
-            x[i] = old - eps
-            minus = f(x)
-            x[i] = old
-            grad[i] = (plus - minus) / (2 * eps)
-    finally:
-        numba.set_num_threads(previous)
-    return grad
-
-
 @pytest.mark.parametrize("seed,aligned,sr", [(0, False, 1), (1, True, 1), (2, False, 2),
                                              (3, True, 2), (4, False, -1), (5, True, -1)])
-def test_gradient_check(seed, aligned, sr):
+def test_gradient_check(seed, aligned, sr, one_numba_thread):   # hundreds of tiny calls
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, 2, 5, 6))
     rois = random_rois(rng, 6, 2, 5, 6, np.float64, spread=1.5)
     out, cache = roi_align_forward(x, rois, 2, 1.0, sr, aligned)
     weights = rng.standard_normal(out.shape)
     analytic = roi_align_backward(weights, cache)
-    numeric = numeric_gradient(lambda v: np.sum(roi_align(v, rois, 2, 1.0, sr, aligned) * weights), x)
+    numeric = numerical_gradient(lambda v: roi_align(v, rois, 2, 1.0, sr, aligned), x, weights)
     err = np.abs(analytic - numeric).max() / max(np.abs(numeric).max(), 1e-12)
     assert err <= 1e-6
 
@@ -183,18 +147,16 @@ def test_backward_parallel_equals_serial_and_is_deterministic():
 
 
 def test_runs_with_jit_disabled():
-    code = ("import numpy as np; from minimrcnn.ops.roi_align import *\n"
-            "x = np.arange(25.).reshape(1,1,5,5)\n"
-            "o, c = roi_align_forward(x, np.array([[0,-2,-2,2,2.]]), 2, 1.0, 2, True)\n"
-            "g = roi_align_backward(np.ones_like(o), c)\n"
-            "print(o.ravel().tolist(), g.sum())")
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINIMRCNN_KERNELS="numba")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr
+    stdout = run_without_jit("""
+        import numpy as np; from minimrcnn.ops.roi_align import *
+        x = np.arange(25.).reshape(1,1,5,5)
+        o, c = roi_align_forward(x, np.array([[0,-2,-2,2,2.]]), 2, 1.0, 2, True)
+        g = roi_align_backward(np.ones_like(o), c)
+        print(o.ravel().tolist(), g.sum())
+    """)
     out, cache = roi_align_forward(X25, np.array([[0, -2, -2, 2, 2.]]), 2, 1.0, 2, True)
     grad_sum = roi_align_backward(np.ones_like(out), cache).sum()
-    assert result.stdout.split() == ["[0.0,", "0.25,", "1.25,", "3.0]", str(grad_sum)]
+    assert stdout.split() == ["[0.0,", "0.25,", "1.25,", "3.0]", str(grad_sum)]
 
 
 def test_half_size_image_and_box_give_the_same_values():

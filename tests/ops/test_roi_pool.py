@@ -2,27 +2,21 @@
 determinism, the lesson's quantisation numbers, edge cases and bad inputs."""
 
 import math
-import os
-import subprocess
-import sys
 
 import numba
 import numpy as np
 import pytest
 
+from minimrcnn.gradcheck import numerical_gradient
 from minimrcnn.runtime import reference_kernels
 from minimrcnn.ops.roi_align import roi_align_sample_points
 from minimrcnn.ops.roi_pool import (
     c_round, roi_pool, roi_pool_backward, roi_pool_bin_edges, roi_pool_forward,
 )
 
+from tests.conftest import random_rois, run_without_jit
+
 X25 = np.arange(25, dtype=np.float64).reshape(1, 1, 5, 5)
-
-
-def random_rois(rng, R, N, H, W, dtype):
-    xy = rng.uniform(-5, max(H, W) + 3, (R, 2))
-    wh = rng.uniform(-3, max(H, W), (R, 2))
-    return np.concatenate([rng.integers(0, N, (R, 1)), xy, xy + wh], axis=1).astype(dtype)
 
 
 KNOWN = [
@@ -108,16 +102,8 @@ def test_gradient_check(seed):
     out, cache = roi_pool_forward(x, rois, 2)
     weights = rng.standard_normal(out.shape)
     analytic = roi_pool_backward(weights, cache)
-    numeric = np.zeros_like(x)
-    eps = 1e-4                                          # values differ by >= 1: argmax stays
-    for i in np.ndindex(x.shape):                       # (few entries: no thread juggling)
-        old = x[i]
-        x[i] = old + eps
-        plus = np.sum(roi_pool(x, rois, 2) * weights)
-        x[i] = old - eps
-        minus = np.sum(roi_pool(x, rois, 2) * weights)
-        x[i] = old
-        numeric[i] = (plus - minus) / (2 * eps)
+    # eps 1e-4: the values differ by >= 1, so the argmax stays (few entries: no thread juggling)
+    numeric = numerical_gradient(lambda v: roi_pool(v, rois, 2), x, weights, eps=1e-4)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
 
 
@@ -160,12 +146,10 @@ def test_bad_inputs():
 
 
 def test_runs_with_jit_disabled():
-    code = ("import numpy as np; from minimrcnn.ops.roi_pool import *\n"
-            "x = np.arange(25.).reshape(1,1,5,5)\n"
-            "o, c = roi_pool_forward(x, np.array([[0,0.5,0.5,2.5,2.5]]), 2)\n"
-            "print(o.ravel().tolist(), roi_pool_backward(np.ones_like(o), c).sum())")
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINIMRCNN_KERNELS="numba")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["[12.0,", "13.0,", "17.0,", "18.0]", "4.0"]
+    stdout = run_without_jit("""
+        import numpy as np; from minimrcnn.ops.roi_pool import *
+        x = np.arange(25.).reshape(1,1,5,5)
+        o, c = roi_pool_forward(x, np.array([[0,0.5,0.5,2.5,2.5]]), 2)
+        print(o.ravel().tolist(), roi_pool_backward(np.ones_like(o), c).sum())
+    """)
+    assert stdout.split() == ["[12.0,", "13.0,", "17.0,", "18.0]", "4.0"]

@@ -19,13 +19,9 @@ from minimrcnn.ops import (  # noqa: E402
 )
 from minimrcnn.ops.nms import nms  # noqa: E402
 
+from tests.conftest import random_boxes  # noqa: E402
+
 pytestmark = pytest.mark.torch
-
-
-def random_boxes(rng, n, dtype=np.float32, image=1000.0, max_side=200.0):
-    centres = rng.uniform(0, image, (n, 2))
-    sides = rng.uniform(10, max_side, (n, 2))
-    return np.concatenate([centres - sides / 2, centres + sides / 2], axis=1).astype(dtype)
 
 
 def tv_nms(boxes, scores, thr):

@@ -14,13 +14,7 @@ from minimrcnn.ops.poolers import MultiScaleRoIAlign  # noqa: E402
 from minimrcnn.ops.roi_align import roi_align_backward, roi_align_forward  # noqa: E402
 from minimrcnn.ops.roi_pool import roi_pool_backward, roi_pool_forward  # noqa: E402
 
-
-def random_rois(rng, R, N, H, W, dtype, aligned_safe):
-    """Out-of-range, degenerate and (unless aligned_safe) inverted boxes."""
-    xy = rng.uniform(-8, max(H, W) + 8, (R, 2))
-    wh = rng.uniform(-4 if not aligned_safe else 0, max(H, W) * 0.8, (R, 2))
-    wh[: R // 10] = 0.0
-    return np.concatenate([rng.integers(0, N, (R, 1)), xy, xy + wh], axis=1).astype(dtype)
+from tests.conftest import random_mask_targets, random_rois  # noqa: E402
 
 
 def torch_roi_align(x, rois, *args):
@@ -36,7 +30,8 @@ def test_roi_align_matches_torchvision(dtype, aligned, sampling_ratio):
     rng = np.random.default_rng(sampling_ratio + 10)
     x = rng.standard_normal((2, 3, 13, 11)).astype(dtype)
     # aligned + adaptive + an inverted box crashes torchvision's CPU kernel: avoid it there.
-    rois = random_rois(rng, 300, 2, 13, 11, dtype, aligned_safe=aligned and sampling_ratio <= 0)
+    # torchvision's aligned=True with an adaptive ratio is undefined for inverted boxes
+    rois = random_rois(rng, 300, 2, 13, 11, dtype, spread=8, inverted=not (aligned and sampling_ratio <= 0))
     out, cache = roi_align_forward(x, rois, (3, 4), 1 / 3, sampling_ratio, aligned)
     tx, tout = torch_roi_align(x, rois, (3, 4), 1 / 3, sampling_ratio, aligned)
     dout = rng.standard_normal(out.shape).astype(dtype)
@@ -50,7 +45,7 @@ def test_roi_align_matches_torchvision(dtype, aligned, sampling_ratio):
 def test_roi_pool_matches_torchvision(dtype):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 13, 11)).astype(dtype)
-    rois = random_rois(rng, 300, 2, 13, 11, dtype, aligned_safe=False)
+    rois = random_rois(rng, 300, 2, 13, 11, dtype, spread=8)
     for scale in (1.0, 1 / 3):
         out, cache = roi_pool_forward(x, rois, (3, 2), scale)
         tx = torch.from_numpy(x).requires_grad_()
@@ -89,9 +84,7 @@ def test_multiscale_roi_align_matches_torchvision():
 
 def test_project_masks_matches_torchvision():
     rng = np.random.default_rng(2)
-    gt = (rng.uniform(size=(3, 60, 50)) > 0.5).astype(np.uint8)
-    boxes = np.c_[rng.uniform(-5, 30, (40, 2)), rng.uniform(20, 60, (40, 2))].astype(np.float32)
-    matched = rng.integers(0, 3, 40)
+    gt, boxes, matched = random_mask_targets(rng, 3, 60, 50, 40)
     ours = project_masks_on_boxes(gt, boxes, matched, 28)
     theirs = tv_roi_heads.project_masks_on_boxes(torch.from_numpy(gt), torch.from_numpy(boxes),
                                                  torch.from_numpy(matched), 28).numpy()

@@ -3,9 +3,12 @@
 import json
 import os
 
+import pytest
+
 from minimrcnn.cli import main
 
 
+@pytest.mark.slow
 def test_quick_training_run_learns(tmp_path):
     out = str(tmp_path / "run")
     assert main(["train", "--quick", "--seed", "0", "--out", out, "--no-progress"]) == 0

@@ -7,7 +7,8 @@ defined beside each op. Nothing here mutates its arguments.
 """
 
 from minimrcnn.nn.functional.activation import (
-    relu, relu_backward, relu_forward, sigmoid, sigmoid_backward, sigmoid_forward,
+    relu, relu_backward, relu_forward, sigmoid, sigmoid_backward, sigmoid_forward, softmax,
+    softmax_backward, softmax_forward,
 )
 from minimrcnn.nn.functional.conv import conv2d, conv2d_backward, conv2d_forward
 from minimrcnn.nn.functional.conv_transpose import (

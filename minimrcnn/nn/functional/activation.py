@@ -1,6 +1,6 @@
-"""Element-wise activations: ReLU and a numerically stable sigmoid.
+"""Activations: ReLU, a numerically stable sigmoid and softmax.
 
-Both are cheap, memory-bound NumPy expressions, so they have no Numba kernel: one
+All are cheap, memory-bound NumPy expressions, so they have no Numba kernel: one
 vectorised pass is already as fast as the memory allows.
 
 Shapes: any float[...] array; the output has the input's shape and dtype.
@@ -96,3 +96,48 @@ def sigmoid_backward(dout: np.ndarray, cache: SigmoidCache) -> np.ndarray:
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """Stable logistic sigmoid; see :func:`sigmoid_forward`."""
     return sigmoid_forward(x)[0]
+
+
+# -- Softmax ----------------------------------------------------------------------
+class SoftmaxCache(NamedTuple):
+    out: np.ndarray  # float[...]: softmax(x); the Jacobian-vector product needs only it
+    dim: int
+
+
+def softmax_forward(x: np.ndarray, dim: int = -1) -> tuple[np.ndarray, SoftmaxCache]:
+    """out = exp(x) / sum(exp(x)) along ``dim``, the max subtracted first so exp never overflows.
+
+    Subtracting a constant from every entry along ``dim`` leaves the ratio unchanged and makes
+    the largest exponent exp(0) = 1. Example: x = [1000, 1000] gives [0.5, 0.5].
+
+    Args:
+        x (float[...]): e.g. class logits float[R, K] with ``dim=-1``.
+        dim (int): the axis that sums to 1 (torch's ``F.softmax(x, dim)``).
+
+    Returns:
+        out (float[...]): same shape and dtype as ``x``.
+        cache (SoftmaxCache): the output and the axis.
+    """
+    _check_float("softmax", "x", x)
+    if not -x.ndim <= dim < x.ndim:
+        raise ValueError(f"softmax: dim must be in [{-x.ndim}, {x.ndim - 1}] for x of shape {x.shape}, got {dim}")
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    out = (e / e.sum(axis=dim, keepdims=True)).astype(x.dtype, copy=False)
+    return out, SoftmaxCache(out, dim)
+
+
+def softmax_backward(dout: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
+    """dx = s * (dout - sum(dout * s, dim)) with s = softmax(x): the Jacobian diag(s) - s s^T
+    applied to dout without building it.
+
+    Returns:
+        dx (float[...]): same shape as ``dout``.
+    """
+    _check_dout("softmax_backward", dout, cache.out.shape)
+    s = cache.out
+    return s * (dout - (dout * s).sum(axis=cache.dim, keepdims=True))
+
+
+def softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
+    """Stable softmax along ``dim``; see :func:`softmax_forward`."""
+    return softmax_forward(x, dim)[0]

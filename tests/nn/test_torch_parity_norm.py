@@ -87,7 +87,9 @@ def test_activation_parity(dtype):
     x = rng.standard_normal((3, 4, 5)).astype(dtype) * 4
     dout = rng.standard_normal(x.shape).astype(dtype)
     for ours_fwd, ours_bwd, theirs in ((activation.relu_forward, activation.relu_backward, torch.relu),
-                                       (activation.sigmoid_forward, activation.sigmoid_backward, torch.sigmoid)):
+                                       (activation.sigmoid_forward, activation.sigmoid_backward, torch.sigmoid),
+                                       (lambda a: activation.softmax_forward(a, 1), activation.softmax_backward,
+                                        lambda t: torch.softmax(t, 1))):
         out, cache = ours_fwd(x)
         xt = _t(x, True)
         out_t = theirs(xt)
