@@ -1,6 +1,6 @@
-"""``explain``: one forward pass of one image as a single self-contained HTML page.
+"""``minimrcnn.viz.explain``: one forward pass of one image as a single self-contained HTML page.
 
-    from minimrcnn.viz import explain
+    from minimrcnn.viz import explain, write_explain_page
     html = explain(model, image, target=None)           # str: the whole page
     write_explain_page("runs/explain.html", html)        # atomically
 
