@@ -101,7 +101,9 @@ def replay_rpn_filter(model, trace) -> dict:
         top = np.argpartition(-logit_l, k - 1)[:k] if k < n_l else np.arange(n_l)
         keep.append(top[np.argsort(-logit_l[top], kind="stable")] + starts[lvl])
     keep = np.concatenate(keep)
-    boxes = rpn.box_coder.decode(trace["rpn_box_deltas"][0][keep], trace["anchors"][keep]).reshape(-1, 4)
+    # decode every anchor in one call, as the RPN did (a call on a subset may round differently)
+    decoded = rpn.box_coder.decode(trace["rpn_box_deltas"][0], trace["anchors"]).reshape(-1, 4)
+    boxes = decoded[keep]
     boxes = clip_boxes_to_image(boxes, trace["image_sizes"][0])
     scores = F.sigmoid(objectness[keep])
     small = remove_small_boxes(boxes, rpn.min_size)
@@ -243,11 +245,14 @@ def collect_explain_data(model, image, target=None, class_names=None, score_thre
     """
     caps = {**DEFAULT_CAPS, **(caps or {})}
     was_training = model.training
-    model.eval()
+    model.eval()      # also what pre/post_nms_top_n read, so eval lasts until the data are collected
     try:
-        trace = model.inspect([image])
+        return _collect(model, model.inspect([image]), image, target, class_names, score_threshold, caps)
     finally:
         model.train(was_training)
+
+
+def _collect(model, trace, image, target, class_names, score_threshold, caps) -> dict:
     heads = model.roi_heads
     resized_hw = tuple(int(v) for v in trace["image_sizes"][0])
     pasted = trace["detections"][0]["masks"][:, 0]                  # [D, H0, W0] probabilities

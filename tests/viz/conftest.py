@@ -1,0 +1,92 @@
+"""Shared fixtures of the explain tests: the lesson asset model, one shapes page, a headless chromium.
+
+The browser is Debian's chromium + chromedriver driven by selenium. Locally the browser
+tests skip, saying why, when either is missing; with CI=true they fail instead (.ci/run
+installs both).
+"""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ASSET = os.path.join(ROOT, "lessons", "assets", "shapes_model.npz")
+SHAPES_INDEX = 9          # a held-out image with 4 objects, 44 candidates and 11 recorded detections
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--window-size=1400,3000"]
+
+
+@pytest.fixture(scope="session")
+def shapes_model():
+    from minimrcnn.cli import _load_model
+
+    return _load_model(ASSET)
+
+
+@pytest.fixture(scope="session")
+def shapes_sample():
+    from minimrcnn.data.shapes import ShapesDataset
+    from minimrcnn.train.config import TrainConfig
+
+    return ShapesDataset(SHAPES_INDEX + 1, seed=TrainConfig.val_seed)[SHAPES_INDEX]
+
+
+@pytest.fixture(scope="session")
+def shapes_page(shapes_model, shapes_sample, tmp_path_factory):
+    """(path of the written page, its HTML, its data dict) for the held-out shapes image."""
+    from minimrcnn.data.shapes import CLASS_NAMES
+    from minimrcnn.viz import explain, write_explain_page
+    from minimrcnn.viz.explain_page import read_explain_data
+
+    image, target = shapes_sample
+    page = explain(shapes_model, image, target, class_names=CLASS_NAMES)
+    path = str(tmp_path_factory.mktemp("explain") / "shapes.html")
+    write_explain_page(path, page)
+    return path, page, read_explain_data(page)
+
+
+def _browser_missing() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    for name in ("chromium", "chromedriver"):
+        if not shutil.which(name):
+            return f"{name} is not installed (apt-get install chromium chromium-driver)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless chromium with the network switched off; its console log is kept."""
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but the browser tests cannot run: {missing}")
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="explain-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.binary_location = shutil.which("chromium")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions",
+                           {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0})
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_page(driver, path):
+    """Load a page from disk and return the SEVERE console entries its load produced."""
+    driver.get("file://" + os.path.abspath(path))
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]

@@ -1,0 +1,208 @@
+"""The explain page in a real browser (headless chromium, network off, loaded from disk).
+
+What a learner does, checked against the library: every panel opens and draws something;
+a clicked detection shows the levels, RoIAlign grid, class probabilities and mask of
+``model.inspect``; a hovered bin shows ``roi_align``'s bilinear weights; the sliders give
+exactly the detections ``batched_nms`` + the score filter give; the page's NMS equals the
+library's on random boxes. Runs in about half a minute.
+"""
+
+import io
+
+import numpy as np
+import pytest
+
+from minimrcnn.nn import functional as F
+from minimrcnn.ops import batched_nms, box_iou
+from minimrcnn.ops.nms import nms
+from minimrcnn.ops.roi_align import bilinear_interpolate
+from minimrcnn.viz.explain_data import decode_array
+from tests.viz.conftest import open_page
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def page(browser, shapes_page):
+    path, _, data = shapes_page
+    errors = open_page(browser, path)
+    assert errors == [], errors
+    return browser, data
+
+
+def console_errors(driver):
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def non_blank(png: bytes) -> bool:
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+    return len(np.unique(pixels, axis=0)) > 20 and pixels.std() > 10
+
+
+def set_control(driver, name, value):
+    """Move a slider the way a user does: set its value and fire 'input'."""
+    driver.execute_script(
+        "const el = document.querySelector(`[data-control='${arguments[0]}']`);"
+        "el.value = arguments[1]; el.dispatchEvent(new Event('input', {bubbles: true}));", name, str(value))
+
+
+def click(driver, element):
+    driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", element)
+
+
+def visible_candidates(driver):
+    return [int(e.get_attribute("data-candidate"))
+            for e in driver.find_elements("css selector", '[data-role="detection"]')]
+
+
+def library_selection(data, score, iou, top_n=None):
+    """What minimrcnn's own postprocessing keeps: score > threshold (float32 compare), per-class NMS, top 100."""
+    c = data["candidates"]
+    boxes, scores = decode_array(c["boxes"]), decode_array(c["scores"])
+    labels, proposal = decode_array(c["labels"]), decode_array(c["proposal"])
+    top_n = data["meta"]["rpn_post_nms_top_n"] if top_n is None else top_n
+    members = np.where((scores > score) & (proposal < top_n))[0]
+    keep = batched_nms(boxes[members], scores[members], labels[members].astype(np.int64), iou)
+    return members[keep[: data["meta"]["detections_per_img"]]].tolist()
+
+
+def test_every_stage_panel_opens_and_draws(page):
+    driver, data = page
+    for stage in data["stages"]:
+        panel = driver.find_element("css selector", f'[data-stage="{stage["name"]}"]')
+        assert not panel.is_displayed()
+        button = driver.find_element("css selector", f'[data-open-stage="{stage["name"]}"]')
+        click(driver, button)
+        assert panel.is_displayed(), stage["name"]
+        assert stage["shapes"] in panel.text
+        assert non_blank(panel.screenshot_as_png), f"panel {stage['name']} is blank"
+    assert non_blank(driver.find_element("id", "scene").screenshot_as_png)
+    assert console_errors(driver) == []
+
+
+def test_clicked_detection_shows_the_recorded_numbers(page, shapes_model, shapes_sample):
+    driver, data = page
+    set_control(driver, "score-threshold", data["meta"]["recorded_score_thresh"])
+    set_control(driver, "nms-iou", data["meta"]["box_nms_thresh"])
+    trace = shapes_model.inspect([shapes_sample[0]])
+    heads = shapes_model.roi_heads
+    proposals = trace["rpn_proposals"][0]
+    recorded = data["candidates"]["recorded_keep"]
+    assert sorted(visible_candidates(driver)) == sorted(recorded)    # the sliders at the model's values
+    box_levels = heads.box_roi_pool.map_levels([proposals])
+    mask_levels = heads.mask_roi_pool.map_levels([trace["detections_before_nms"][0]["boxes"][recorded]])
+    for d in [0, len(recorded) // 2, len(recorded) - 1]:
+        det = data["detections"][d]
+        click(driver, driver.find_element("css selector", f'[data-role="detection"][data-candidate="{recorded[d]}"]'))
+        detail = driver.find_element("css selector", '[data-role="detail"]')
+        assert detail.is_displayed()
+        level = int(detail.find_element("css selector", '[data-role="proposal-level"]').get_attribute("data-value"))
+        assert level == box_levels[det["proposal"]]
+        level = int(detail.find_element("css selector", '[data-role="mask-level"]').get_attribute("data-value"))
+        assert level == mask_levels[d]
+        probs = [np.float32(float(e.get_attribute("data-value")))
+                 for e in detail.find_elements("css selector", '[data-role="class-prob"]')]
+        np.testing.assert_array_equal(probs, trace["class_probs"][det["proposal"]])
+        bins = detail.find_elements("css selector", '[data-role="roi-bin"][data-grid="box"]')
+        assert len(bins) == 7 * 7
+        assert len(detail.find_elements("css selector", '[data-role="roi-bin"][data-grid="mask"]')) == 14 * 14
+        mask = driver.execute_script("const d = minimrcnnExplain.DATA.detections[arguments[0]];"
+                                     "return Array.from(minimrcnnExplain.decode(d.mask_probs));", d)
+        expected = F.sigmoid(trace["mask_logits"][d, det["label"]]).reshape(-1)
+        np.testing.assert_array_equal(np.float32(mask), expected)
+        assert non_blank(detail.screenshot_as_png)
+    assert console_errors(driver) == []
+
+
+def test_hovered_bin_shows_roi_align_bilinear_weights(page):
+    from selenium.webdriver import ActionChains
+
+    driver, data = page
+    set_control(driver, "score-threshold", data["meta"]["recorded_score_thresh"])
+    det = data["detections"][0]
+    click(driver, driver.find_element("css selector", f'[data-role="detection"][data-candidate="{det["candidate"]}"]'))
+    checked = 0
+    for kind, grid in (("box", det["box_grid"]), ("mask", det["mask_grid"])):
+        _, H, W = data["levels"][grid["level"]]["shape"]
+        P = grid["output_size"][0]
+        for ph, pw in [(0, 0), (P // 2, P // 3), (P - 1, P - 1)]:
+            selector = f'[data-role="roi-bin"][data-grid="{kind}"][data-ph="{ph}"][data-pw="{pw}"]'
+            cell = driver.find_element("css selector", selector)
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
+            ActionChains(driver).move_to_element(cell).perform()
+            block = driver.find_element("css selector", f'.grid-block[data-grid="{kind}"] [data-role="bin-weights"]')
+            rows = block.find_elements("css selector", '[data-role="sample-weights"]')
+            assert len(rows) == grid["gh"] * grid["gw"]
+            for row in rows:
+                y, x = np.float32(float(row.get_attribute("data-y"))), np.float32(float(row.get_attribute("data-x")))
+                assert y in np.float32(grid["ys"][ph]) and x in np.float32(grid["xs"][pw])
+                expected = bilinear_interpolate(H, W, y, x)
+                if expected is None:
+                    assert row.get_attribute("data-weights") == ""
+                    continue
+                neighbours = [int(v) for v in row.get_attribute("data-neighbours").split(",")]
+                weights = [np.float32(float(v)) for v in row.get_attribute("data-weights").split(",")]
+                assert neighbours == list(expected[:4])
+                assert weights == list(expected[4:])
+                checked += 1
+    assert checked >= 12
+    assert console_errors(driver) == []
+
+
+def test_sliders_give_exactly_the_library_detections(page):
+    driver, data = page
+    scores = decode_array(data["candidates"]["scores"])
+    boxes = decode_array(data["candidates"]["boxes"])
+    ious = box_iou(boxes, boxes)[np.triu_indices(len(boxes), 1)]
+    ious = np.unique(ious[(ious > 0.05) & (ious < 0.95)])
+    # ties: thresholds equal to a candidate's score (strict >) and to an IoU between two candidates (strict >)
+    score_values = [0.05, 0.3, 0.5, 0.9, float(np.sort(scores)[len(scores) // 2]), float(scores.max())]
+    iou_values = [0.0, 0.3, 0.5, 0.7, 1.0, float(ious[len(ious) // 2]), float(ious[-1])]
+    counts = set()
+    for score in score_values:
+        for iou in iou_values:
+            set_control(driver, "score-threshold", repr(score))
+            set_control(driver, "nms-iou", repr(iou))
+            expected = library_selection(data, score, iou)
+            assert visible_candidates(driver) == expected, (score, iou)
+            shown = driver.find_element("css selector", '[data-role="detection-count"]')
+            assert shown.is_displayed() and int(shown.text) == len(expected)
+            counts.add(len(expected))
+    assert len(counts) > 4                                      # the values above did move the count
+    set_control(driver, "score-threshold", "0.05")
+    set_control(driver, "nms-iou", "0.5")
+    for top_n in [1, 5, 40, data["meta"]["rpn_post_nms_top_n"]]:
+        set_control(driver, "rpn-post-nms-top-n", top_n)
+        assert visible_candidates(driver) == library_selection(data, 0.05, 0.5, top_n)
+        rpn = decode_array(data["proposals"]["before_nms"]), decode_array(data["proposals"]["scores"])
+        keep = batched_nms(*rpn, decode_array(data["proposals"]["levels"]).astype(np.int64),
+                           data["meta"]["rpn_nms_thresh"])[:top_n]
+        assert int(driver.find_element("css selector", '[data-role="proposal-count"]').text) == len(keep)
+    assert console_errors(driver) == []
+
+
+def random_boxes(rng, n, ties):
+    xy = rng.uniform(0, 100, (n, 2))
+    wh = rng.uniform(1, 40, (n, 2))
+    boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+    scores = rng.random(n).astype(np.float32)
+    if ties:
+        scores = np.round(scores * 8).astype(np.float32) / 8       # many equal scores
+        boxes[n // 2:] = np.round(boxes[n // 2:])                  # and some equal IoUs
+    return boxes, scores, rng.integers(0, 5, n)
+
+
+def test_page_nms_equals_the_library_on_random_boxes(page):
+    driver, _ = page
+    rng = np.random.default_rng(0)
+    for n, ties in [(0, False), (1, False), (60, True), (300, False), (1100, True)]:   # 1100: per-class path
+        boxes, scores, labels = random_boxes(rng, n, ties)
+        for thr in [0.0, 0.3, 0.5, 0.7]:
+            args = boxes.astype(float).tolist(), scores.astype(float).tolist(), labels.tolist(), thr
+            got = driver.execute_script("return minimrcnnExplain.batchedNms(...arguments)", *args)
+            assert got == batched_nms(boxes, scores, labels, thr).tolist(), (n, thr)
+            got = driver.execute_script("return minimrcnnExplain.nms(...arguments)", *args[:2], thr)
+            assert got == nms(boxes, scores, thr).tolist(), (n, thr)
+    assert console_errors(driver) == []
