@@ -337,7 +337,8 @@ function roiGrid(grid, box, title, kind) {
   const pad = 1.5;
   const vx = Math.max(Math.floor(x1 - pad), -0.5), vy = Math.max(Math.floor(y1 - pad), -0.5);
   const vw = Math.min(x1 + PW * grid.bin_w + pad, W - 0.5) - vx, vh = Math.min(y1 + PH * grid.bin_h + pad, H - 0.5) - vy;
-  const svg = el("svg", { viewBox: `${vx} ${vy} ${vw} ${vh}`, width: 360, height: 360 * vh / vw, class: "grid" });
+  const size = 300;
+  const svg = el("svg", { viewBox: `${vx} ${vy} ${vw} ${vh}`, width: size, height: size * vh / vw, class: "grid" });
   const mapImage = el("image", { x: -0.5, y: -0.5, width: W, height: H, preserveAspectRatio: "none", class: "pixelated" });
   const paint = () => {
     const i = Number(channelPick.value);
@@ -349,7 +350,7 @@ function roiGrid(grid, box, title, kind) {
   paint();
   svg.append(mapImage);
   const weights = el("div", { "data-role": "bin-weights", class: "weights" }, "Hover a bin to see its samples.");
-  const stroke = Math.max(vw, vh) / 360;
+  const stroke = Math.max(vw, vh) / size;
   for (let ph = 0; ph < PH; ph++) {
     for (let pw = 0; pw < PW; pw++) {
       const bin = el("rect", { x: x1 + pw * grid.bin_w, y: y1 + ph * grid.bin_h, width: grid.bin_w, height: grid.bin_h,

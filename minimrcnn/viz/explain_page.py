@@ -33,9 +33,8 @@ def _script_safe(text: str) -> str:
 
 def render_explain_page(data: dict, title: str = "minimrcnn explain") -> str:
     """The page for a data dict from ``collect_explain_data``."""
-    page = _read("explain.html")
+    page = _read("explain.html").replace("{{TITLE}}", html_lib.escape(title))
     parts = {
-        "{{TITLE}}": html_lib.escape(title),
         "{{CSS}}": _read("explain.css"),
         "{{DATA}}": _script_safe(json.dumps(data, separators=(",", ":"), allow_nan=False)),
         "{{JS}}": _script_safe(_read("explain.js")),

@@ -6,17 +6,12 @@ installs both).
 """
 
 import os
-import shutil
-import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ASSET = os.path.join(ROOT, "lessons", "assets", "shapes_model.npz")
 SHAPES_INDEX = 9          # a held-out image with 4 objects, 44 candidates and 11 recorded detections
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--window-size=1400,3000"]
 
 
 @pytest.fixture(scope="session")
@@ -48,42 +43,19 @@ def shapes_page(shapes_model, shapes_sample, tmp_path_factory):
     return path, page, read_explain_data(page)
 
 
-def _browser_missing() -> str | None:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[test]')"
-    for name in ("chromium", "chromedriver"):
-        if not shutil.which(name):
-            return f"{name} is not installed (apt-get install chromium chromium-driver)"
-    return None
-
-
 @pytest.fixture(scope="session")
 def browser():
     """A headless chromium with the network switched off; its console log is kept."""
-    missing = _browser_missing()
+    from minimrcnn.viz.headless import browser_missing, chromium_driver
+
+    missing = browser_missing()
     if missing:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but the browser tests cannot run: {missing}")
         pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="explain-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = shutil.which("chromium")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.emulateNetworkConditions",
-                           {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0})
+    driver = chromium_driver()
     yield driver
     driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def open_page(driver, path):
