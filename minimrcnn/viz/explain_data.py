@@ -218,7 +218,7 @@ def _ground_truth(target, candidates_original, det_masks, original_hw, resized_h
     crops = []
     if masks is not None and G:
         gt = np.asarray(masks).reshape(G, -1).astype(bool)
-        pred = (det_masks.reshape(len(det_masks), -1) >= 0.5)
+        pred = det_masks.reshape(len(det_masks), gt.shape[1]) >= 0.5        # [D, H*W]
         inter = pred.astype(np.float64) @ gt.T.astype(np.float64)
         union = pred.sum(1)[:, None] + gt.sum(1)[None, :] - inter
         mask_ious = np.where(union > 0, inter / np.maximum(union, 1), 0.0)

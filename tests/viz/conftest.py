@@ -44,6 +44,23 @@ def shapes_page(shapes_model, shapes_sample, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def empty_page(tmp_path_factory):
+    """An untrained model whose score threshold nothing passes: a page with no detection at all."""
+    from minimrcnn.data.shapes import ShapesDataset
+    from minimrcnn.models import maskrcnn_shapes
+    from minimrcnn.viz import explain
+    from minimrcnn.viz.explain_page import read_explain_data
+
+    model = maskrcnn_shapes().eval()
+    model.roi_heads.score_thresh = 0.999
+    image, target = ShapesDataset(1, seed=5)[0]
+    page = explain(model, image, target)
+    path = tmp_path_factory.mktemp("empty") / "empty.html"
+    path.write_text(page, encoding="utf-8")
+    return str(path), read_explain_data(page)
+
+
+@pytest.fixture(scope="session")
 def browser():
     """A headless chromium with the network switched off; its console log is kept."""
     from minimrcnn.viz.headless import browser_missing, chromium_driver

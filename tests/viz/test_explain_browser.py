@@ -206,3 +206,40 @@ def test_page_nms_equals_the_library_on_random_boxes(page):
             got = driver.execute_script("return minimrcnnExplain.nms(...arguments)", *args[:2], thr)
             assert got == nms(boxes, scores, thr).tolist(), (n, thr)
     assert console_errors(driver) == []
+
+
+def test_clicked_objectness_cell_shows_the_recorded_anchors(page, shapes_model, shapes_sample):
+    driver, data = page
+    trace = shapes_model.inspect([shapes_sample[0]])
+    panel = driver.find_element("css selector", '[data-stage="rpn"]')
+    if not panel.is_displayed():
+        click(driver, driver.find_element("css selector", '[data-open-stage="rpn"]'))
+    level, (y, x) = 1, (5, 9)
+    driver.execute_script("const sel = document.querySelector('[data-stage=\"rpn\"] [data-role=\"level-select\"]');"
+                          "sel.value = arguments[0]; sel.dispatchEvent(new Event('change'));", level)
+    canvas = driver.find_element("css selector", '[data-stage="rpn"] [data-role="objectness-map"]')
+    A, H, W = data["objectness"][level]["shape"]
+    driver.execute_script(
+        "const c = arguments[0], r = c.getBoundingClientRect();"
+        "c.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: r.left + (arguments[2] + 0.5) * r.width / arguments[4],"
+        " clientY: r.top + (arguments[1] + 0.5) * r.height / arguments[3]}));", canvas, y, x, H, W)
+    rows = driver.find_elements("css selector", '[data-stage="rpn"] [data-role="anchor-row"]')
+    start = sum(trace["num_anchors_per_level"][:level]) + (y * W + x) * A
+    assert len(rows) == A
+    for a, row in enumerate(rows):
+        cells = row.find_elements("css selector", "td")
+        box = [float(v) for v in cells[1].get_attribute("textContent").split(", ")]
+        np.testing.assert_allclose(box, trace["anchors"][start + a], rtol=1e-3)
+        assert float(cells[2].get_attribute("textContent")) == pytest.approx(float(trace["objectness"][0, start + a]), rel=1e-3)
+    assert console_errors(driver) == []
+
+
+def test_a_page_without_detections_works(browser, empty_page):
+    path, data = empty_page
+    assert open_page(browser, path) == []
+    assert browser.find_element("css selector", '[data-role="detection-count"]').text == "0"
+    for stage in data["stages"]:
+        click(browser, browser.find_element("css selector", f'[data-open-stage="{stage["name"]}"]'))
+    set_control(browser, "score-threshold", "0")
+    set_control(browser, "nms-iou", "0.9")
+    assert console_errors(browser) == []
