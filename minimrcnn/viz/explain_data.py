@@ -62,7 +62,7 @@ def image_data_uri(rgb_or_gray: np.ndarray, jpeg: bool = False) -> str:
     if jpeg:
         image.convert("RGB").save(buffer, format="JPEG", quality=90)
     else:
-        image.save(buffer, format="PNG", optimize=True)
+        image.save(buffer, format="PNG")
     kind = "jpeg" if jpeg else "png"
     return f"data:image/{kind};base64," + base64.b64encode(buffer.getvalue()).decode()
 
