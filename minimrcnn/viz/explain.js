@@ -169,8 +169,7 @@ function el(tag, attrs = {}, ...children) {
 
 const fmt = (v, digits = 4) => (Number.isInteger(v) ? String(v) : Number(v).toPrecision(digits));
 const className = (label) => META.class_names[label] || `class ${label}`;
-const COLOURS = ["#e6194b", "#3cb44b", "#0082c8", "#f58230", "#911eb4", "#46f0f0", "#f032e6", "#d2f53c"];
-const colour = (label) => COLOURS[(label - 1) % COLOURS.length];
+const colour = (label) => META.palette[label % META.palette.length];   // viz/draw.py's, as the pasted masks
 
 function colormap(t) {
   // viridis-like: 5 stops, linear in between; t in [0, 1]

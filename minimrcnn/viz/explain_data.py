@@ -30,6 +30,7 @@ from minimrcnn.models.transform import resize_boxes
 from minimrcnn.nn import functional as F
 from minimrcnn.ops import batched_nms, box_iou, clip_boxes_to_image, remove_small_boxes
 from minimrcnn.ops.roi_align import roi_align_sample_points
+from minimrcnn.viz.draw import PALETTE
 from minimrcnn.viz.explain_text import stage_list
 
 FORMAT = "minimrcnn-explain/1"
@@ -184,10 +185,9 @@ def _objectness_levels(model, trace) -> list:
     return out
 
 
-def _level_info(pooler, boxes) -> dict:
-    """Pooled level of each box (the pooler's LevelMapper) and the pooler's geometry."""
-    levels = pooler.map_levels([boxes]) if len(boxes) else np.zeros(0, np.int64)
-    return {"levels": levels.astype(int).tolist()}
+def _pooled_levels(pooler, boxes) -> list:
+    """Level index (0 = k_min) each box float[R, 4] is pooled from: the pooler's own LevelMapper."""
+    return (pooler.map_levels([boxes]) if len(boxes) else np.zeros(0, np.int64)).astype(int).tolist()
 
 
 def _grid(pooler, box, level: int) -> dict:
@@ -201,9 +201,8 @@ def _grid(pooler, box, level: int) -> dict:
 
 
 def _palette(label: int) -> tuple:
-    colours = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-               (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40)]
-    return colours[(label - 1) % len(colours)]
+    """uint8 RGB of a class label: draw.py's palette, so a class keeps its colour in every picture."""
+    return tuple(int(round(255 * v)) for v in PALETTE[int(label) % len(PALETTE)])
 
 
 def _ground_truth(target, candidates_original, det_masks, original_hw, resized_hw) -> dict:
@@ -270,13 +269,13 @@ def _collect(model, trace, image, target, class_names, score_threshold, caps) ->
                          "model.roi_heads.score_thresh")
     proposals = trace["rpn_proposals"][0]
     box_pool, mask_pool = heads.box_roi_pool, heads.mask_roi_pool
-    proposal_levels = _level_info(box_pool, proposals)["levels"]
+    proposal_levels = _pooled_levels(box_pool, proposals)
     mask_logits = trace["mask_logits"]                               # [D, K, M, M]
     det_boxes = cand["boxes"][cand["keep"]]
     det_labels = cand["label"][cand["keep"]]
     mask_probs = (F.sigmoid(mask_logits[np.arange(len(det_labels)), det_labels])
                   if len(det_labels) else np.zeros((0,) + mask_logits.shape[-2:], np.float32))
-    det_levels = _level_info(mask_pool, det_boxes)["levels"]
+    det_levels = _pooled_levels(mask_pool, det_boxes)
     detections = []
     for d, c in enumerate(cand["keep"]):
         p = int(cand["proposal"][c])
@@ -311,7 +310,7 @@ def _collect(model, trace, image, target, class_names, score_threshold, caps) ->
             "mask_pool_size": list(mask_pool.output_size),
             "anchor_sizes": [list(s) for s in model.rpn.anchor_generator.sizes],
             "aspect_ratios": [list(a) for a in model.rpn.anchor_generator.aspect_ratios],
-            "caps": caps,
+            "caps": caps, "palette": ["#%02x%02x%02x" % _palette(k) for k in range(len(PALETTE))],
         },
         "image": {"src": image_data_uri(shown, jpeg=shown.shape[0] * shown.shape[1] > caps["jpeg_above_pixels"])},
         "stages": stage_list(model, trace, len(rpn["boxes"]), len(cand["scores"]), len(detections)),
