@@ -33,7 +33,10 @@ def _script_safe(text: str) -> str:
 
 def render_explain_page(data: dict, title: str = "minimrcnn explain") -> str:
     """The page for a data dict from ``collect_explain_data``."""
-    page = _read("explain.html").replace("{{TITLE}}", html_lib.escape(title))
+    # The page is pure ASCII (JSON escapes the rest, the title uses character references),
+    # so it reads the same whatever encoding a browser or an editor assumes.
+    title = html_lib.escape(title).encode("ascii", "xmlcharrefreplace").decode()
+    page = _read("explain.html").replace("{{TITLE}}", title)
     parts = {
         "{{CSS}}": _read("explain.css"),
         "{{DATA}}": _script_safe(json.dumps(data, separators=(",", ":"), allow_nan=False)),

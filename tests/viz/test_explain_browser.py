@@ -183,6 +183,21 @@ def test_sliders_give_exactly_the_library_detections(page):
     assert console_errors(driver) == []
 
 
+def test_a_detection_only_the_sliders_let_through_says_so(page):
+    driver, data = page
+    set_control(driver, "rpn-post-nms-top-n", data["meta"]["rpn_post_nms_top_n"])
+    set_control(driver, "score-threshold", "0.05")
+    set_control(driver, "nms-iou", "0.95")
+    extra = [c for c in visible_candidates(driver) if c not in data["candidates"]["recorded_keep"]]
+    assert extra, "a looser NMS should let through candidates the recorded pass suppressed"
+    click(driver, driver.find_element("css selector", f'[data-role="detection"][data-candidate="{extra[0]}"]'))
+    detail = driver.find_element("css selector", '[data-role="detail"]')
+    assert "Not a detection of the recorded pass" in detail.text
+    assert detail.find_elements("css selector", '[data-role="mask-level"]') == []
+    assert len(detail.find_elements("css selector", '[data-role="class-prob"]')) == data["meta"]["num_classes"]
+    assert console_errors(driver) == []
+
+
 def random_boxes(rng, n, ties):
     xy = rng.uniform(0, 100, (n, 2))
     wh = rng.uniform(1, 40, (n, 2))

@@ -28,6 +28,7 @@ def test_page_is_self_contained_and_small(shapes_page):
     assert links and all(link.startswith("data:") for link in links), links
     assert not re.search(r"<(?:script|link|img)[^>]+(?:src|href)=[\"']?(?:https?:)?//", page)
     assert len(page.encode()) < 3_000_000, "a 128 x 128 shapes page must stay under 3 MB"
+    assert page.isascii()
     assert data["format"] == "minimrcnn-explain/1"
     for hook in ('data-control="score-threshold"', 'data-control="nms-iou"', 'data-control="rpn-post-nms-top-n"',
                  'data-role="detection-count"'):
