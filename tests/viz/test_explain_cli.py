@@ -88,3 +88,16 @@ def test_bad_input_is_one_paragraph_and_writes_nothing(argv, message, coco, tmp_
     assert err.startswith("minimrcnn explain: error:") and err.count("\n") == 1, err
     assert message in err and len(err) < 600, err
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_help_and_argument_errors(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["explain", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: minimrcnn explain" in out and "--shapes-index" in out and "runs/shapes/model.npz" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["explain", "x.png", "--score-threshold", "2"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "expected a number in [0, 1]" in err and err.count("\n") == 1
