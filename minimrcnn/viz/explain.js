@@ -113,9 +113,12 @@ function selectDetections(scoreThreshold, iouThreshold, topN) {
   return keep.slice(0, META.detections_per_img).map((k) => members[k]);
 }
 
+let rpnKeep = null;   // the RPN's NMS does not depend on any slider: computed once
+
 function selectProposals(topN) {
   // The RPN's last step: NMS per level at rpn_nms_thresh, then the first top-n.
-  return batchedNms(BEFORE_NMS, BEFORE_SCORES, BEFORE_LEVELS, META.rpn_nms_thresh).slice(0, topN);
+  if (rpnKeep === null) rpnKeep = batchedNms(BEFORE_NMS, BEFORE_SCORES, BEFORE_LEVELS, META.rpn_nms_thresh);
+  return rpnKeep.slice(0, topN);
 }
 
 function bilinear(height, width, y, x) {
