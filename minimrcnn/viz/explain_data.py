@@ -26,6 +26,7 @@ import io
 
 import numpy as np
 
+from minimrcnn.models.mask_head import maskrcnn_inference
 from minimrcnn.models.transform import resize_boxes
 from minimrcnn.nn import functional as F
 from minimrcnn.ops import batched_nms, box_iou, clip_boxes_to_image, remove_small_boxes
@@ -273,8 +274,7 @@ def _collect(model, trace, image, target, class_names, score_threshold, caps) ->
     mask_logits = trace["mask_logits"]                               # [D, K, M, M]
     det_boxes = cand["boxes"][cand["keep"]]
     det_labels = cand["label"][cand["keep"]]
-    mask_probs = (F.sigmoid(mask_logits[np.arange(len(det_labels)), det_labels])
-                  if len(det_labels) else np.zeros((0,) + mask_logits.shape[-2:], np.float32))
+    mask_probs = maskrcnn_inference(mask_logits, det_labels)[:, 0]   # [D, M, M], as the mask branch computed them
     det_levels = _pooled_levels(mask_pool, det_boxes)
     detections = []
     for d, c in enumerate(cand["keep"]):
