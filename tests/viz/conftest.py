@@ -61,6 +61,23 @@ def empty_page(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def resnet50_page(tmp_path_factory):
+    """The resnet50 preset with random weights on an 800 x 1216 image: (path, HTML, data). About a minute."""
+    import numpy as np
+
+    from minimrcnn.models import maskrcnn_resnet50_fpn
+    from minimrcnn.viz import explain
+    from minimrcnn.viz.explain_page import read_explain_data
+
+    yy, xx = np.mgrid[0:800, 0:1216]
+    image = np.stack([xx * 255 // 1216, yy * 255 // 800, (xx + yy) % 256], -1).astype(np.uint8)
+    page = explain(maskrcnn_resnet50_fpn(num_classes=91), image)
+    path = tmp_path_factory.mktemp("resnet50") / "resnet50.html"
+    path.write_text(page, encoding="utf-8")
+    return str(path), page, read_explain_data(page)
+
+
+@pytest.fixture(scope="session")
 def browser():
     """A headless chromium with the network switched off; its console log is kept."""
     from minimrcnn.viz.headless import browser_missing, chromium_driver

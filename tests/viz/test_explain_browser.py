@@ -258,3 +258,16 @@ def test_a_page_without_detections_works(browser, empty_page):
     set_control(browser, "score-threshold", "0")
     set_control(browser, "nms-iou", "0.9")
     assert console_errors(browser) == []
+
+
+@pytest.mark.slow
+def test_the_resnet50_page_works_too(browser, resnet50_page):
+    path, _, data = resnet50_page
+    assert open_page(browser, path) == []
+    set_control(browser, "nms-iou", "0.7")
+    assert visible_candidates(browser) == library_selection(data, data["meta"]["score_threshold"], 0.7)
+    for stage in data["stages"]:
+        click(browser, browser.find_element("css selector", f'[data-open-stage="{stage["name"]}"]'))
+    click(browser, browser.find_element("css selector", '[data-role="detection"]'))
+    assert browser.find_element("css selector", '[data-role="detail"]').is_displayed()
+    assert console_errors(browser) == []

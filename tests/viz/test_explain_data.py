@@ -123,24 +123,11 @@ def test_a_model_in_training_mode_is_explained_in_eval_and_left_in_training(shap
 
 
 @pytest.mark.slow
-def test_resnet50_page_of_an_800x1216_image_stays_under_15_mb():
+def test_resnet50_page_of_an_800x1216_image_stays_under_15_mb(resnet50_page):
     """The resnet50 preset (random weights) at its full input size: the caps keep the page small."""
-    from minimrcnn.models import maskrcnn_resnet50_fpn
-    from minimrcnn.viz.explain_page import read_explain_data
-
-    model = maskrcnn_resnet50_fpn(num_classes=91)
-    yy, xx = np.mgrid[0:800, 0:1216]
-    image = np.stack([xx * 255 // 1216, yy * 255 // 800, (xx + yy) % 256], -1).astype(np.uint8)
-    page = explain(model, image)
+    _, page, data = resnet50_page
     size = len(page.encode())
     assert size < 15_000_000, f"{size / 1e6:.1f} MB"
-    data = read_explain_data(page)
     assert data["meta"]["resized_size"] == [800, 1216]
     assert all(len(level["channels"]) == data["meta"]["caps"]["channels_per_level"] for level in data["levels"])
     assert "most active channels" in page          # the cap is stated on the page (explain.js footer)
-
-
-def test_a_pass_without_detections_still_makes_a_page(empty_page):
-    _, data = empty_page
-    assert data["detections"] == [] and data["candidates"]["recorded_keep"] == []
-    assert len(data["ground_truth"]["labels"]) >= 1 and data["ground_truth"]["mask_iou"] == []
