@@ -198,6 +198,73 @@ def test_a_detection_only_the_sliders_let_through_says_so(page):
     assert console_errors(driver) == []
 
 
+def greedy_matches(candidates, labels, ious, gt_labels, threshold):
+    """docs/explain.md's rule: by decreasing score, each detection takes the unmatched GT of
+    its class with the highest IoU >= threshold."""
+    used, marks = set(), []
+    for c in candidates:
+        best, best_iou = -1, threshold
+        for g, gt_label in enumerate(gt_labels):
+            if g not in used and gt_label == labels[c] and ious[c, g] >= best_iou:
+                best, best_iou = g, ious[c, g]
+        if best >= 0:
+            used.add(best)
+        marks.append("TP" if best >= 0 else "FP")
+    return marks, len(gt_labels) - len(used)
+
+
+def test_true_and_false_positives_follow_the_documented_matching(page):
+    driver, data = page
+    gt = data["ground_truth"]
+    labels = decode_array(data["candidates"]["labels"])
+    box_ious = decode_array(gt["box_iou"])
+    for score, iou in [(0.05, 0.5), (0.5, 0.5), (0.05, 0.9)]:
+        set_control(driver, "score-threshold", score)
+        set_control(driver, "nms-iou", iou)
+        shown = visible_candidates(driver)
+        rows = driver.find_elements("css selector", '[data-role="detection-row"]')
+        assert [int(r.get_attribute("data-candidate")) for r in rows] == shown
+        cells = [[td.text for td in r.find_elements("css selector", "td")] for r in rows]
+        for column, threshold in [(4, 0.5), (5, 0.75)]:
+            marks, missed = greedy_matches(shown, labels, box_ious, gt["labels"], threshold)
+            assert [c[column] for c in cells] == marks, (score, iou, threshold)
+            if threshold == 0.5:
+                text = driver.find_element("css selector", '[data-role="missed-count"]').text
+                assert text.startswith(f"{missed} of {len(gt['labels'])} ground-truth objects missed")
+        recorded = data["candidates"]["recorded_keep"]
+        mask_ious = np.array(gt["mask_iou"])
+        for column, threshold in [(6, 0.5), (7, 0.75)]:
+            if all(c in recorded for c in shown):
+                ious = np.zeros((len(labels), len(gt["labels"])))
+                ious[recorded] = mask_ious
+                marks, _ = greedy_matches(shown, labels, ious, gt["labels"], threshold)
+                assert [c[column] for c in cells] == marks
+            else:
+                assert "n/a" in [c[column] for c in cells]
+    assert console_errors(driver) == []
+
+
+def test_clicked_proposal_shows_its_level_and_class_probabilities(page, shapes_model, shapes_sample):
+    driver, data = page
+    trace = shapes_model.inspect([shapes_sample[0]])
+    set_control(driver, "rpn-post-nms-top-n", 20)
+    driver.execute_script("const t = document.querySelector('[data-toggle=\"proposals\"]');"
+                          "t.checked = true; t.dispatchEvent(new Event('change'));")
+    shapes = driver.find_elements("css selector", '[data-role="proposal"]')
+    assert len(shapes) == 20
+    index = int(shapes[3].get_attribute("data-index"))
+    click(driver, shapes[3])
+    p = data["proposals"]["recorded_keep"].index(index)
+    detail = driver.find_element("css selector", '[data-role="detail"]')
+    assert int(detail.find_element("css selector", '[data-role="proposal-level"]').get_attribute("data-value")) \
+        == shapes_model.roi_heads.box_roi_pool.map_levels([trace["rpn_proposals"][0]])[p]
+    probs = [np.float32(float(e.get_attribute("data-value")))
+             for e in detail.find_elements("css selector", '[data-role="class-prob"]')]
+    np.testing.assert_array_equal(probs, trace["class_probs"][p])
+    set_control(driver, "rpn-post-nms-top-n", data["meta"]["rpn_post_nms_top_n"])
+    assert console_errors(driver) == []
+
+
 def random_boxes(rng, n, ties):
     xy = rng.uniform(0, 100, (n, 2))
     wh = rng.uniform(1, 40, (n, 2))
