@@ -26,6 +26,7 @@ import io
 
 import numpy as np
 
+from minimrcnn.data.rle import mask_iou
 from minimrcnn.models.mask_head import maskrcnn_inference
 from minimrcnn.models.transform import resize_boxes
 from minimrcnn.nn import functional as F
@@ -217,16 +218,14 @@ def _ground_truth(target, candidates_original, det_masks, original_hw, resized_h
     mask_ious = None
     crops = []
     if masks is not None and G:
-        gt = np.asarray(masks).reshape(G, -1).astype(bool)
-        pred = det_masks.reshape(len(det_masks), gt.shape[1]) >= 0.5        # [D, H*W]
-        inter = pred.astype(np.float64) @ gt.T.astype(np.float64)
-        union = pred.sum(1)[:, None] + gt.sum(1)[None, :] - inter
-        mask_ious = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+        crowd = np.asarray(target.get("iscrowd", np.zeros(G, np.int64)))
+        mask_ious = (mask_iou(det_masks >= 0.5, masks, crowd) if len(det_masks)    # float64[D, G], as COCO eval
+                     else np.zeros((0, G)))
         crops = [mask_crop(m.astype(np.float32), (255, 255, 255)) for m in np.asarray(masks)]
     return {"boxes_resized": resize_boxes(boxes, original_hw, resized_hw).astype(float).tolist(),
             "labels": labels.tolist(), "masks": crops,
             "box_iou": encode_array(box_ious),
-            "mask_iou": None if mask_ious is None else np.round(mask_ious, 6).tolist()}
+            "mask_iou": None if mask_ious is None else mask_ious.tolist()}
 
 
 # ----------------------------------------------------------------------------- main

@@ -265,7 +265,7 @@ def test_clicked_proposal_shows_its_level_and_class_probabilities(page, shapes_m
     assert console_errors(driver) == []
 
 
-def random_boxes(rng, n, ties):
+def random_nms_inputs(rng, n, ties):
     xy = rng.uniform(0, 100, (n, 2))
     wh = rng.uniform(1, 40, (n, 2))
     boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
@@ -280,7 +280,7 @@ def test_page_nms_equals_the_library_on_random_boxes(page):
     driver, _ = page
     rng = np.random.default_rng(0)
     for n, ties in [(0, False), (1, False), (60, True), (300, False), (1100, True)]:   # 1100: per-class path
-        boxes, scores, labels = random_boxes(rng, n, ties)
+        boxes, scores, labels = random_nms_inputs(rng, n, ties)
         for thr in [0.0, 0.3, 0.5, 0.7]:
             args = boxes.astype(float).tolist(), scores.astype(float).tolist(), labels.tolist(), thr
             got = driver.execute_script("return minimrcnnExplain.batchedNms(...arguments)", *args)
