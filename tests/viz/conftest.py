@@ -16,9 +16,12 @@ SHAPES_INDEX = 9          # a held-out image with 4 objects, 44 candidates and 1
 
 @pytest.fixture(scope="session")
 def shapes_model():
-    from minimrcnn.cli import _load_model
+    from minimrcnn.models import maskrcnn_shapes
+    from minimrcnn.models.weights import load_weights
 
-    return _load_model(ASSET)
+    model = maskrcnn_shapes()
+    load_weights(model, ASSET)
+    return model.eval()
 
 
 @pytest.fixture(scope="session")

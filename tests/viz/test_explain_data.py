@@ -131,3 +131,9 @@ def test_resnet50_page_of_an_800x1216_image_stays_under_15_mb(resnet50_page):
     assert data["meta"]["resized_size"] == [800, 1216]
     assert all(len(level["channels"]) == data["meta"]["caps"]["channels_per_level"] for level in data["levels"])
     assert "most active channels" in page          # the cap is stated on the page (explain.js footer)
+
+
+def test_a_pass_without_detections_still_makes_a_page(empty_page):
+    _, data = empty_page
+    assert data["detections"] == [] and data["candidates"]["recorded_keep"] == []
+    assert len(data["ground_truth"]["labels"]) >= 1 and data["ground_truth"]["mask_iou"] == []
