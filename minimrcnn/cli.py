@@ -294,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)
 
+    from minimrcnn.viz.explain_command import add_explain_parser
+
+    add_explain_parser(sub, common)
+
     p = sub.add_parser("shapes", parents=[common], help="the tiny-shapes data set")
     shapes_sub = p.add_subparsers(dest="shapes_command", metavar="SUBCOMMAND", required=True)
     e = shapes_sub.add_parser("export", parents=[common], help="write generated shapes as a COCO-format folder")
