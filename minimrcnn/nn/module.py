@@ -45,6 +45,13 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}, requires_grad={self.requires_grad})"
 
 
+def summarize(items: list, first: int = 3) -> str:
+    """'N: a, b, c and N-3 more': a key list short enough for one error paragraph."""
+    shown = ", ".join(str(item) for item in items[:first])
+    more = f" and {len(items) - first} more" if len(items) > first else ""
+    return f"{len(items)}: {shown}{more}"
+
+
 class Module:
     """Base class: registers Parameters, buffers and child Modules by attribute name."""
 
@@ -136,11 +143,12 @@ class Module:
         return state
 
     def load_state_dict(self, mapping: Mapping[str, np.ndarray], strict: bool = True) -> tuple[list, list]:
-        """Copy arrays from ``mapping`` into the parameters and buffers, in place.
+        """Copy arrays from ``mapping`` into the parameters and buffers, in place, all or nothing.
 
-        Values keep this module's dtypes. With ``strict=True`` every missing, unexpected
-        and shape-mismatched key is listed in one ``KeyError``/``ValueError`` and nothing
-        is loaded. Shape mismatches are an error even when ``strict=False``.
+        Values keep this module's dtypes. Every problem is gathered into one ``ValueError``
+        and then nothing is loaded: missing and unexpected keys (with ``strict=True``),
+        shape mismatches and non-numeric arrays (strings, objects; even with ``strict=False``).
+        Long key lists are summarised: the first few of each kind, then the count.
 
         Returns:
             (missing_keys, unexpected_keys)
@@ -154,32 +162,40 @@ class Module:
                 targets[dot + name] = (module, name, False)
         missing = [k for k in targets if k not in mapping]
         unexpected = [k for k in mapping if k not in targets]
-        mismatched = []
-        for key, (module, name, is_param) in targets.items():
-            if key in mapping:
-                current = module._parameters[name].data if is_param else getattr(module, name)
-                given = np.shape(mapping[key])
-                if tuple(given) != tuple(current.shape):
-                    mismatched.append(f"{key}: expected shape {tuple(current.shape)}, got {tuple(given)}")
-        problems = []
-        if strict and missing:
-            problems.append(f"missing keys ({len(missing)}): {missing}")
-        if strict and unexpected:
-            problems.append(f"unexpected keys ({len(unexpected)}): {unexpected}")
-        if mismatched:
-            problems.append(f"shape mismatches ({len(mismatched)}): {mismatched}")
-        if problems:
-            raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  " + "\n  ".join(problems))
+        mismatched, not_numeric, staged = [], [], {}
         for key, (module, name, is_param) in targets.items():
             if key not in mapping:
                 continue
+            current = module._parameters[name].data if is_param else getattr(module, name)
+            given = np.asarray(mapping[key])
+            if not (np.issubdtype(given.dtype, np.number) or given.dtype == np.bool_):
+                not_numeric.append(f"{key}: expected numbers, got dtype {given.dtype}")
+            elif tuple(given.shape) != tuple(current.shape):
+                mismatched.append(f"{key}: expected shape {tuple(current.shape)}, got {tuple(given.shape)}")
+            else:
+                staged[key] = given.astype(current.dtype, copy=True)     # converted before anything is set
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys: {summarize(missing)}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {summarize(unexpected)}")
+        if mismatched:
+            problems.append(f"shape mismatches: {summarize(mismatched)}")
+        if not_numeric:
+            problems.append(f"non-numeric arrays: {summarize(not_numeric)}")
+        if problems:
+            matched = len(targets) - len(missing)
+            raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__} ({matched} of its "
+                             f"{len(targets)} keys found, {len(staged)} loadable; nothing was loaded):\n  "
+                             + "\n  ".join(problems))
+        for key, value in staged.items():
+            module, name, is_param = targets[key]
             if is_param:
                 param = module._parameters[name]
-                param.data = np.ascontiguousarray(np.asarray(mapping[key], dtype=param.data.dtype))
+                param.data = np.ascontiguousarray(value)
                 param.grad = np.zeros_like(param.data)
             else:
-                current = getattr(module, name)
-                module._set_buffer(name, np.array(mapping[key], dtype=current.dtype, copy=True))
+                module._set_buffer(name, value)
         return missing, unexpected
 
     # -- computation --------------------------------------------------------------
