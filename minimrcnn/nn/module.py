@@ -147,7 +147,8 @@ class Module:
 
         Values keep this module's dtypes. Every problem is gathered into one ``ValueError``
         and then nothing is loaded: missing and unexpected keys (with ``strict=True``),
-        shape mismatches and non-numeric arrays (strings, objects; even with ``strict=False``).
+        shape mismatches and arrays that are not real numbers (strings, objects, complex; even with
+        ``strict=False``).
         Long key lists are summarised: the first few of each kind, then the count.
 
         Returns:
@@ -168,8 +169,8 @@ class Module:
                 continue
             current = module._parameters[name].data if is_param else getattr(module, name)
             given = np.asarray(mapping[key])
-            if not (np.issubdtype(given.dtype, np.number) or given.dtype == np.bool_):
-                not_numeric.append(f"{key}: expected numbers, got dtype {given.dtype}")
+            if given.dtype.kind not in "biuf":       # bool, int, uint, float; not str, bytes, object, complex
+                not_numeric.append(f"{key}: expected real numbers, got dtype {given.dtype}")
             elif tuple(given.shape) != tuple(current.shape):
                 mismatched.append(f"{key}: expected shape {tuple(current.shape)}, got {tuple(given.shape)}")
             else:
