@@ -46,10 +46,10 @@ class Parameter:
 
 
 def summarize(items: list, first: int = 3) -> str:
-    """'N: a, b, c and N-3 more': a key list short enough for one error paragraph."""
+    """'(N): a, b, c and N-3 more': a key list short enough for one error paragraph."""
     shown = ", ".join(str(item) for item in items[:first])
     more = f" and {len(items) - first} more" if len(items) > first else ""
-    return f"{len(items)}: {shown}{more}"
+    return f"({len(items)}): {shown}{more}"
 
 
 class Module:
@@ -177,18 +177,18 @@ class Module:
                 staged[key] = given.astype(current.dtype, copy=True)     # converted before anything is set
         problems = []
         if strict and missing:
-            problems.append(f"missing keys: {summarize(missing)}")
+            problems.append(f"missing keys {summarize(missing)}")
         if strict and unexpected:
-            problems.append(f"unexpected keys: {summarize(unexpected)}")
+            problems.append(f"unexpected keys {summarize(unexpected)}")
         if mismatched:
-            problems.append(f"shape mismatches: {summarize(mismatched)}")
+            problems.append(f"shape mismatches {summarize(mismatched)}")
         if not_numeric:
-            problems.append(f"non-numeric arrays: {summarize(not_numeric)}")
+            problems.append(f"non-numeric arrays {summarize(not_numeric)}")
         if problems:
             matched = len(targets) - len(missing)
             raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__} ({matched} of its "
                              f"{len(targets)} keys found, {len(staged)} loadable; nothing was loaded):\n  "
-                             + "\n  ".join(problems))
+                             + ";\n  ".join(problems))
         for key, value in staged.items():
             module, name, is_param = targets[key]
             if is_param:

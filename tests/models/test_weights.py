@@ -222,6 +222,6 @@ def test_long_key_lists_are_summarised(tmp_path):
     assert "other_architecture.npz" in msg and "nothing was loaded" in msg
     missing = [k for k in model.state_dict() if k not in state]
     unexpected = [k for k in state if k not in model.state_dict()]
-    assert f"missing keys: {len(missing)}: {missing[0]}, " in msg and f"and {len(missing) - 3} more" in msg
-    assert f"unexpected keys: {len(unexpected)}: " in msg and f"and {len(unexpected) - 3} more" in msg
-    assert "shape mismatches: 34: " in msg
+    assert f"missing keys ({len(missing)}): {missing[0]}, " in msg and f"and {len(missing) - 3} more" in msg
+    assert f"unexpected keys ({len(unexpected)}): " in msg and f"and {len(unexpected) - 3} more" in msg
+    assert "shape mismatches (34): " in msg
