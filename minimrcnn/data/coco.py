@@ -251,10 +251,15 @@ class CocoDataset:
         return size
 
     def _read(self, img: dict) -> np.ndarray:
+        path = os.path.join(self.images_dir, img["file_name"])
         try:
-            return read_image(os.path.join(self.images_dir, img["file_name"]))   # uint8[H, W, 3]
+            image = read_image(path)                                # uint8[H, W, 3]
         except ValueError as err:
             raise ValueError(f"{self._where(img)}: {err}") from None
+        if image.shape[:2] != (img["height"], img["width"]):        # an EXIF tag only the decoder saw
+            raise ValueError(f"{self._where(img)}: {path} decodes to {image.shape[1]}x{image.shape[0]} upright, "
+                             f"the file says {img['width']}x{img['height']} (W x H)")
+        return image
 
     def __len__(self) -> int:
         return len(self.image_ids)

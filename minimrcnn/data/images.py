@@ -63,7 +63,14 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _exif_orientation(pil: Image.Image) -> int:
+def _exif_orientation(pil: Image.Image, decoded: bool = True) -> int:
+    """The EXIF orientation tag, 1 (as stored) when absent or malformed.
+
+    Undecoded PNGs: only an eXIf chunk ahead of the pixels is seen (Pillow's ``getexif`` would
+    decode the whole image to look behind them); ``CocoDataset`` checks the decoded shape.
+    """
+    if not decoded and pil.format == "PNG" and "exif" not in pil.info:
+        return 1
     try:
         value = pil.getexif().get(_ORIENTATION_TAG, 1)
     except Exception:  # a malformed EXIF block: Pillow would fail to apply it too; read it as stored
@@ -80,7 +87,7 @@ def read_image_size(path: str, upright: bool = True) -> tuple[int, int]:
     try:
         with Image.open(path) as pil:
             width, height = pil.size
-            turned = _exif_orientation(pil) in _QUARTER_TURNS
+            turned = _exif_orientation(pil, decoded=False) in _QUARTER_TURNS
     except Exception as exc:   # FileNotFoundError, UnidentifiedImageError, DecompressionBombError, ...
         raise _fail(path, _reason(exc)) from None
     return (height, width) if turned and upright else (width, height)
