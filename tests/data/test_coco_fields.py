@@ -203,3 +203,14 @@ def test_image_modes_reach_the_dataset(tmp_path, mode):
         open(path, "w").write(json.dumps(data))
         with pytest.raises(ValueError, match=r"image id 4: cannot read image .*a\.tif: Pillow mode 'F'"):
             CocoDataset(images_dir, path)
+
+
+def test_an_image_that_decodes_to_another_shape_is_named(tmp_path, monkeypatch):
+    """A PNG whose EXIF chunk sits behind the pixels is seen only when decoded: its shape is checked then."""
+    import minimrcnn.data.coco as coco
+    images_dir, path = write_case(tmp_path)
+    dataset = CocoDataset(images_dir, path, decode_up_front=False)
+    monkeypatch.setattr(coco, "read_image", lambda p: np.zeros((20, 10, 3), np.uint8))     # turned upright
+    with pytest.raises(ValueError, match=r"ann\.json: image id 4: .*a\.png decodes to 10x20 upright, the file says "
+                                         r"20x10"):
+        dataset[0]
