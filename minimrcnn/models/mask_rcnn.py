@@ -73,7 +73,8 @@ class MaskRCNN(Module):
         """Train: (losses dict of 5 floats, MaskRCNNCache). Eval: list of N dicts boxes/labels/scores/masks.
 
         Args:
-            images (list of float32[3, H, W] in [0, 1] or uint8[H, W, 3]): sizes may differ.
+            images (list of float[3, H, W] in [0, 1] or uint8[H, W, 3]): sizes may differ; float32
+                and float64 images are both cast to the weights' dtype.
             targets (list of dicts, training only): boxes float32[G, 4] xyxy pixels, labels
                 int64[G] in 1..K-1, masks uint8[G, H, W].
             rng (np.random.Generator): sampling randomness for this call (default ``self.rng``).

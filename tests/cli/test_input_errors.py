@@ -157,19 +157,25 @@ def test_shapes_export_overwrite_replaces_images_and_keeps_other_files(tmp_path)
     assert main(["shapes", "export", str(tmp_path / "empty"), "--num-images", "1", "--image-size", "64"]) == 0
 
 
-def test_sixteen_bit_image_predicts_as_its_eight_bit_twin(world, tmp_path):
-    """Read as white before (Pillow clips I;16 to 255): the overlays of the two files are now identical."""
+def test_predict_reads_sixteen_bit_and_exif_rotated_images_as_their_plain_twins(world, tmp_path):
+    """A 16-bit PNG was read as white (Pillow clips I;16 to 255); a rotated photo is read upright. The overlays
+    of each file and of its plain 8-bit upright twin are identical."""
     rgb = np.asarray(Image.open(world / "photo.png"))
     grey = rgb.max(axis=2)                                       # an 8-bit grey image with the shapes on it
     Image.fromarray(grey).save(tmp_path / "eight.png")
     Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
     assert Image.open(tmp_path / "sixteen.png").mode == "I;16"
+    Image.fromarray(rgb).save(tmp_path / "upright.png")
+    stored = Image.fromarray(np.rot90(rgb, 1))                   # stored turned a quarter counter-clockwise
+    exif = stored.getexif()
+    exif[0x0112] = 6                                             # "rotate 90 clockwise to view"
+    stored.save(tmp_path / "rotated.png", exif=exif)
+    names = ["eight", "sixteen", "upright", "rotated"]
     result = run_cli(["predict", "--weights", f"{world}/model.npz", "--score-threshold", "0",
-                      str(tmp_path / "eight.png"), str(tmp_path / "sixteen.png"), "--out", str(tmp_path / "out")],
-                     cwd=tmp_path)
+                      *[str(tmp_path / f"{n}.png") for n in names], "--out", str(tmp_path / "out")], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    drawn = [line.split(": ")[1].split(" instance")[0] for line in result.stdout.splitlines()]
-    assert len(drawn) == 2 and drawn[0] == drawn[1] and int(drawn[0]) > 0, result.stdout
-    eight = np.asarray(Image.open(tmp_path / "out" / "eight_pred.png"))
-    sixteen = np.asarray(Image.open(tmp_path / "out" / "sixteen_pred.png"))
-    np.testing.assert_array_equal(eight, sixteen)
+    drawn = [int(line.split(": ")[1].split(" instance")[0]) for line in result.stdout.splitlines()]
+    assert len(drawn) == 4 and drawn[0] == drawn[1] > 0 and drawn[2] == drawn[3] > 0, result.stdout
+    overlay = {n: np.asarray(Image.open(tmp_path / "out" / f"{n}_pred.png")) for n in names}
+    np.testing.assert_array_equal(overlay["eight"], overlay["sixteen"])
+    np.testing.assert_array_equal(overlay["upright"], overlay["rotated"])
