@@ -90,7 +90,8 @@ CASES = {
     "truncated PNG in a COCO folder": (COCO + ["--coco", "{w}/truncated_png"],
                                        ["image id 2: cannot read image {w}/truncated_png/images/000002.png: OSError"]),
     "float image in a COCO folder": (COCO + ["--coco", "{w}/float_image"],
-                                     ["image id 0: cannot read image {w}/float_image/images/000000.tif: Pillow mode 'F'"]),
+                                     ["image id 0: cannot read image {w}/float_image/images/000000.tif: "
+                                      "Pillow mode 'F'"]),
     "predict --coco with a truncated PNG": (["predict", "--weights", "{w}/model.npz", "--coco", "{w}/truncated_png",
                                              "--out", "{w}/r.json"], ["truncated_png/images/000002.png"]),
     # images given to predict
