@@ -58,7 +58,8 @@ def _required(record: dict, keys, where: str) -> None:
 
 
 def check_top_level(data, path: str) -> None:
-    """``data`` is an object whose images, annotations and categories are lists."""
+    """``data`` is an object whose images, annotations and categories are lists, the first and last
+    not empty."""
     if not isinstance(data, dict):
         raise ValueError(f"{path}: the file must hold one JSON object with images, annotations and categories, "
                          f"got {_show(data)}")
@@ -66,6 +67,10 @@ def check_top_level(data, path: str) -> None:
         if key not in data:
             raise ValueError(f"{path}: missing top-level key {key!r}")
         _need(isinstance(data[key], list), path, key, "a list", data[key])
+    for key in ("images", "categories"):   # annotations may be empty: images without objects
+        if not data[key]:
+            raise ValueError(f"{path}: {key!r} is empty: a COCO folder to train, evaluate or predict on needs "
+                             f"at least one {key[:-1].replace('categorie', 'category')}")
 
 
 def check_categories(categories: list, path: str) -> list:

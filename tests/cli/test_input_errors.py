@@ -39,6 +39,7 @@ def world(tmp_path_factory):
         "duplicate_ids": lambda d: d["images"][2].update(id=d["images"][1]["id"]),
         "bbox_str": lambda d: d["annotations"][1].update(bbox="1 2 3 4"),
         "duplicate_categories": lambda d: d["categories"].append({"id": 2, "name": "disc"}),
+        "no_images": lambda d: d.update(images=[], annotations=[]),
     }
     for name, mutate in cases.items():
         shutil.copytree(w / "coco", w / name)
@@ -87,6 +88,8 @@ CASES = {
     "bbox as a string": (COCO + ["--val-coco", "{w}/bbox_str"], ["field 'bbox' must be [x, y, w, h]", "'1 2 3 4'"]),
     "duplicate category ids": (COCO + ["--coco", "{w}/duplicate_categories"],
                                ["categories 'circle' and 'disc' share id 2"]),
+    "a COCO folder without images": (COCO + ["--coco", "{w}/no_images"],
+                                     ["{w}/no_images/annotations.json: 'images' is empty"]),
     "truncated PNG in a COCO folder": (COCO + ["--coco", "{w}/truncated_png"],
                                        ["image id 2: cannot read image {w}/truncated_png/images/000002.png: OSError"]),
     "float image in a COCO folder": (COCO + ["--coco", "{w}/float_image"],

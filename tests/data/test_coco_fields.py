@@ -86,6 +86,9 @@ TYPE_ERRORS = {
     "images not a list": (lambda d: d.__setitem__("images", {"id": 4}), ["field 'images' must be a list"]),
     "annotations null": (lambda d: d.__setitem__("annotations", None), ["field 'annotations' must be a list",
                                                                         "None"]),
+    "no images": (lambda d: d.update(images=[], annotations=[]), ["'images' is empty", "at least one image"]),
+    "no categories": (lambda d: d.update(categories=[], annotations=[]),
+                      ["'categories' is empty", "at least one category"]),
     # duplicates
     "duplicate image id": (lambda d: d["images"].append(dict(d["images"][0], file_name="b.png")),
                            ["images 'a.png' and 'b.png' share id 4", "image ids must be unique"]),
