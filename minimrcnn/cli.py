@@ -93,6 +93,9 @@ def _load_model(weights_path: str):
     key = "roi_heads.box_predictor.cls_score.weight"
     if key not in state or state[key].ndim != 2:
         raise CLIError(f"{weights_path} has no 2-D {key}: not minimrcnn/torchvision Mask R-CNN weights")
+    if state[key].shape[0] < 2:
+        raise CLIError(f"{weights_path}: {key} has {state[key].shape[0]} rows, so the weights know no class but "
+                       "background (a Mask R-CNN has at least 2: background and one class)")
     model = maskrcnn_shapes(num_classes=int(state[key].shape[0]))
     load_weights(model, weights_path)        # ValueError naming the file and every bad key
     return model.eval()

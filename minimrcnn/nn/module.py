@@ -147,8 +147,8 @@ class Module:
 
         Values keep this module's dtypes. Every problem is gathered into one ``ValueError``
         and then nothing is loaded: missing and unexpected keys (with ``strict=True``),
-        shape mismatches and arrays that are not real numbers (strings, objects, complex; even with
-        ``strict=False``).
+        shape mismatches, arrays that are not real numbers (strings, objects, complex) and
+        float arrays holding NaN or infinity (even with ``strict=False``).
         Long key lists are summarised: the first few of each kind, then the count.
 
         Returns:
@@ -163,7 +163,7 @@ class Module:
                 targets[dot + name] = (module, name, False)
         missing = [k for k in targets if k not in mapping]
         unexpected = [k for k in mapping if k not in targets]
-        mismatched, not_numeric, staged = [], [], {}
+        mismatched, not_numeric, non_finite, staged = [], [], [], {}
         for key, (module, name, is_param) in targets.items():
             if key not in mapping:
                 continue
@@ -173,6 +173,9 @@ class Module:
                 not_numeric.append(f"{key}: expected real numbers, got dtype {given.dtype}")
             elif tuple(given.shape) != tuple(current.shape):
                 mismatched.append(f"{key}: expected shape {tuple(current.shape)}, got {tuple(given.shape)}")
+            elif given.dtype.kind == "f" and not np.isfinite(given).all():   # would give silent NaN outputs
+                bad = int(np.count_nonzero(~np.isfinite(given)))
+                non_finite.append(f"{key}: {bad} of {given.size} values NaN or infinite")
             else:
                 staged[key] = given.astype(current.dtype, copy=True)     # converted before anything is set
         problems = []
@@ -184,6 +187,8 @@ class Module:
             problems.append(f"shape mismatches {summarize(mismatched)}")
         if not_numeric:
             problems.append(f"non-numeric arrays {summarize(not_numeric)}")
+        if non_finite:
+            problems.append(f"non-finite arrays {summarize(non_finite)}")
         if problems:
             matched = len(targets) - len(missing)
             raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__} ({matched} of its "

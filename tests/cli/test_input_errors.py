@@ -58,6 +58,12 @@ def world(tmp_path_factory):
     strings = dict(state)
     strings[keys[50]] = np.array(["not", "a", "number"])
     np.savez(str(w / "strings.npz"), **strings)
+    nan = dict(state)
+    nan[keys[10]] = np.full(state[keys[10]].shape, np.nan, np.float32)
+    np.savez(str(w / "nan.npz"), **nan)
+    background_only = dict(state)
+    background_only["roi_heads.box_predictor.cls_score.weight"] = np.zeros((1, 256), np.float32)
+    np.savez(str(w / "background_only.npz"), **background_only)
     other = {k.replace("layer", "stage"): v for k, v in state.items()}          # another architecture's names
     other.update({f"backbone.body.stage4.{i}.conv2.weight": np.zeros(1, np.float32) for i in range(300)})
     other["roi_heads.box_predictor.cls_score.weight"] = np.zeros((91, 1024), np.float32)
@@ -107,6 +113,11 @@ CASES = {
                                     ["{w}/strings.npz", "expected real numbers, got dtype <U6", "nothing was loaded"]),
     "weights of another architecture": (["eval", "--weights", "{w}/other_arch.npz", "--num-images", "1"],
                                         ["{w}/other_arch.npz", "missing keys (", "more", "unexpected keys (3"]),
+    "weights holding NaN": (["predict", "--weights", "{w}/nan.npz", "{w}/photo.png", "--out", "{w}/new"],
+                            ["{w}/nan.npz", "non-finite arrays (1): ", "NaN or infinite"]),
+    "weights of background only": (["eval", "--weights", "{w}/background_only.npz", "--num-images", "1"],
+                                   ["{w}/background_only.npz: roi_heads.box_predictor.cls_score.weight has 1 rows",
+                                    "know no class but background"]),
     # convert
     "convert .npz to .txt": (["convert", "{w}/model.npz", "{w}/out.txt"],
                              ["the output {w}/out.txt must be a torch state_dict name ending in .pth or .pt"]),

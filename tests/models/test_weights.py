@@ -225,3 +225,27 @@ def test_long_key_lists_are_summarised(tmp_path):
     assert f"missing keys ({len(missing)}): {missing[0]}, " in msg and f"and {len(missing) - 3} more" in msg
     assert f"unexpected keys ({len(unexpected)}): " in msg and f"and {len(unexpected) - 3} more" in msg
     assert "shape mismatches (34): " in msg
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused(tmp_path, bad):
+    """NaN weights used to load, and the model then silently drew 0 detections."""
+    a, b = maskrcnn_shapes(seed=0), maskrcnn_shapes(seed=1)
+    state = a.state_dict()
+    state["roi_heads.box_predictor.cls_score.weight"][0, :2] = bad
+    path = str(tmp_path / "nan.npz")
+    np.savez(path, **state)
+    before = {k: v.copy() for k, v in b.state_dict().items()}
+    with pytest.raises(ValueError, match=r"(?s)nan\.npz.*non-finite arrays \(1\): roi_heads\.box_predictor\.cls_score"
+                                         r"\.weight: 2 of 1024 values NaN or infinite"):
+        load_weights(b, path)
+    _assert_unchanged(b, before)
+
+
+@pytest.mark.parametrize("num_classes", [0, 1, -3, 2.5, "4", True, None])
+def test_presets_refuse_a_class_count_below_two(num_classes):
+    from minimrcnn.models import maskrcnn_resnet50_fpn
+    for preset in (maskrcnn_shapes, maskrcnn_resnet50_fpn):
+        with pytest.raises(ValueError, match=r"num_classes must be an integer >= 2 \(background plus at least one "
+                                             rf"class\), got {num_classes!r}"):
+            preset(num_classes=num_classes)
