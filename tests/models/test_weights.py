@@ -249,3 +249,28 @@ def test_presets_refuse_a_class_count_below_two(num_classes):
         with pytest.raises(ValueError, match=r"num_classes must be an integer >= 2 \(background plus at least one "
                                              rf"class\), got {num_classes!r}"):
             preset(num_classes=num_classes)
+
+
+@pytest.mark.parametrize("content,message", [
+    ({"model": {"a.weight": "text"}, "epoch": 3}, r"entries that are not tensors: \(1\): a\.weight \(str\)"),
+    ({"epoch": 3, "lr": 0.1}, r"entries that are not tensors: \(2\): epoch \(int\), lr \(float\)"),
+    ([1, 2], "holds a list, not a state_dict"),
+    ({}, r"holds a dict \(empty\), not a state_dict"),
+])
+def test_torch_files_that_are_not_state_dicts_are_named(tmp_path, content, message):
+    torch = pytest.importorskip("torch")
+    path = str(tmp_path / "odd.pth")
+    torch.save(content, path)
+    with pytest.raises(ValueError, match=rf"odd\.pth .*{message}"):
+        convert_torch_to_npz(path, str(tmp_path / "out.npz"))
+    assert not os.path.exists(tmp_path / "out.npz")
+
+
+def test_npz_with_strings_does_not_become_a_torch_file(tmp_path):
+    pytest.importorskip("torch")
+    path = str(tmp_path / "s.npz")
+    np.savez(path, w=np.zeros(2, np.float32), names=np.array(["a", "b"]))
+    with pytest.raises(ValueError, match=r"s\.npz: arrays that are not real numbers cannot become tensors: "
+                                         r"\(1\): names \(dtype <U1\)"):
+        convert_npz_to_torch(path, str(tmp_path / "out.pth"))
+    assert not os.path.exists(tmp_path / "out.pth")
