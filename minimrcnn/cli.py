@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", parents=[common], help="convert weights between torchvision .pth and minimrcnn .npz")
     p.add_argument("input", help="in.pth (torchvision state_dict) or in.npz")
-    p.add_argument("output", help="out.npz or out.pth")
+    p.add_argument("output", help="out.npz (from a torch file), or out.pth / out.pt (from an .npz); other names are refused")
     p.set_defaults(func=cmd_convert)
     return parser
 
