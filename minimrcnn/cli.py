@@ -93,6 +93,9 @@ def _load_model(weights_path: str):
     key = "roi_heads.box_predictor.cls_score.weight"
     if key not in state or state[key].ndim != 2:
         raise CLIError(f"{weights_path} has no 2-D {key}: not minimrcnn/torchvision Mask R-CNN weights")
+    if state[key].shape[0] < 2:
+        raise CLIError(f"{weights_path}: {key} has {state[key].shape[0]} rows, so the weights know no class but "
+                       "background (a Mask R-CNN has at least 2: background and one class)")
     model = maskrcnn_shapes(num_classes=int(state[key].shape[0]))
     load_weights(model, weights_path)        # ValueError naming the file and every bad key
     return model.eval()
@@ -135,9 +138,6 @@ def cmd_eval(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import numpy as np
-    from PIL import Image
-
     from minimrcnn.viz.draw import save_prediction_grid
 
     if not args.coco and not args.images:
@@ -165,12 +165,11 @@ def cmd_predict(args) -> int:
     out_dir = args.out or "predictions"
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise CLIError(f"--out {out_dir} exists and is not a folder: overlays go into a folder")
-    images = []
-    for path in args.images:            # read them all first: a bad path writes nothing
-        try:
-            images.append(np.asarray(Image.open(path).convert("RGB")))   # uint8[H, W, 3]
-        except Exception as exc:
-            raise CLIError(f"cannot read image {path}: {exc}")
+    from minimrcnn.data.images import read_image
+
+    # read them all first: a bad path writes nothing. uint8[H, W, 3], upright, any Pillow mode
+    # converted or refused by name (data/images.py); the error names the file
+    images = [read_image(path) for path in args.images]
     from minimrcnn.data.shapes import CLASS_NAMES
 
     names = CLASS_NAMES if len(CLASS_NAMES) == model.num_classes else None
@@ -186,11 +185,16 @@ def cmd_predict(args) -> int:
 
 # ----------------------------------------------------------------------------- shapes / convert
 def cmd_shapes_export(args) -> int:
-    from minimrcnn.data.coco import export_shapes_coco
+    from minimrcnn.data.coco import coco_folder_paths, export_shapes_coco
 
-    path = export_shapes_coco(args.dir, num_images=args.num_images, seed=args.seed, image_size=args.image_size)
-    print(f"{args.num_images} images -> {os.path.join(args.dir, 'images')}, annotations -> {path}")
+    # a non-empty DIR is refused unless --overwrite, which replaces DIR/images/ (stale images too)
+    path = export_shapes_coco(args.dir, num_images=args.num_images, seed=args.seed, image_size=args.image_size,
+                              overwrite=args.overwrite)
+    print(f"{args.num_images} images -> {coco_folder_paths(args.dir)[0]}, annotations -> {path}")
     return 0
+
+
+TORCH_SUFFIXES = (".pth", ".pt")
 
 
 def cmd_convert(args) -> int:
@@ -199,6 +203,14 @@ def cmd_convert(args) -> int:
     src, dst = args.input, args.output
     if not os.path.isfile(src):
         raise CLIError(f"input not found: {src}")
+    to_torch = src.endswith(".npz")
+    wanted = "a torch state_dict name ending in .pth or .pt" if to_torch else "a minimrcnn weights name ending in .npz"
+    if not dst.endswith(TORCH_SUFFIXES if to_torch else (".npz",)):
+        raise CLIError(f"the output {dst} must be {wanted}, since the input {src} is "
+                       f"{'an .npz' if to_torch else 'read as a torch checkpoint (it does not end in .npz)'}; "
+                       "convert goes .pth/.pt -> .npz or .npz -> .pth/.pt")
+    if os.path.isdir(dst):
+        raise CLIError(f"the output {dst} is a folder: give the path of the file to write")
     try:
         if src.endswith(".npz"):
             weights.convert_npz_to_torch(src, dst)
@@ -306,11 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default: 0)")
     e.add_argument("--image-size", type=_int_at_least(32, "an integer >= 32"), default=128,
                    help="image side in pixels (default: 128)")
+    e.add_argument("--overwrite", action="store_true",
+                   help="DIR may hold files: replace DIR/images/ (stale images included) and DIR/annotations.json; "
+                        "without it a non-empty DIR is refused")
     e.set_defaults(func=cmd_shapes_export)
 
     p = sub.add_parser("convert", parents=[common], help="convert weights between torchvision .pth and minimrcnn .npz")
     p.add_argument("input", help="in.pth (torchvision state_dict) or in.npz")
-    p.add_argument("output", help="out.npz or out.pth")
+    p.add_argument("output", help="out.npz (from a torch file), or out.pth / out.pt (from an .npz); other names are refused")
     p.set_defaults(func=cmd_convert)
     return parser
 

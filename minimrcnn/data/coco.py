@@ -15,6 +15,10 @@ training targets: `CocoDataset` returns them separately as target["crowd_boxes"]
 float32[Gc, 4] and target["crowd_masks"] uint8[Gc, H, W]; the evaluator ignores
 detections that fall on them.
 
+A COCO folder, as the command line takes it (``--coco DIR``) and ``shapes export``
+writes it, is ``DIR/annotations.json`` and ``DIR/images/`` holding the files that
+``file_name`` names: `coco_folder_paths` is the one place that spells it.
+
 Shape shorthand: H, W image size; G instances; K classes including background.
 """
 
@@ -22,34 +26,85 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 
 import numpy as np
 from PIL import Image
 
+from minimrcnn.data import coco_fields as fields
 from minimrcnn.data import rle as rle_codec
+from minimrcnn.data.images import read_image, read_image_size
 from minimrcnn.data.shapes import CLASS_NAMES, ShapesDataset
+
+ANNOTATIONS_FILE = "annotations.json"
+IMAGES_FOLDER = "images"
+
+
+def coco_folder_paths(folder: str) -> tuple[str, str]:
+    """(images folder, annotations file) of the COCO folder ``folder``."""
+    return os.path.join(folder, IMAGES_FOLDER), os.path.join(folder, ANNOTATIONS_FILE)
 
 
 def export_shapes_coco(out_dir: str, num_images: int, seed: int, image_size: int = 128,
-                       segmentation: str = "rle") -> str:
+                       segmentation: str = "rle", overwrite: bool = False) -> str:
     """Write out_dir/images/NNNNNN.png and out_dir/annotations.json for a shapes set.
+
+    The folder is built beside ``out_dir`` and moved into place at the end, so an error or
+    Ctrl-C leaves no half-written folder.
 
     Args:
         segmentation: "rle" (compressed RLE, exact), "polygon" (traced outlines, lossy
             at the pixel level) or "mixed" (odd annotation ids RLE, even ids polygons).
+        overwrite: ``out_dir`` may exist and hold files; its images/ folder (stale images
+            included) and annotations.json are replaced, anything else in it is left alone.
+            Without it, a non-empty ``out_dir`` is refused (FileExistsError).
     Returns:
         the path of annotations.json. Image ids are the sample indices 0..num_images-1;
         annotation ids start at 1; categories 1 square, 2 circle, 3 triangle.
     """
     if segmentation not in ("rle", "polygon", "mixed"):
         raise ValueError(f"segmentation must be 'rle', 'polygon' or 'mixed', got {segmentation!r}")
-    os.makedirs(os.path.join(out_dir, "images"), exist_ok=True)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NotADirectoryError(f"{out_dir} exists and is not a folder: the export writes a folder")
+    held = sorted(os.listdir(out_dir)) if os.path.isdir(out_dir) else []
+    if held and not overwrite:
+        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        raise FileExistsError(f"{out_dir} is not empty (it holds {shown}): pass --overwrite (overwrite=True) to "
+                              f"replace its {IMAGES_FOLDER}/ and {ANNOTATIONS_FILE}, or give a new or empty folder")
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".tmp-export-", dir=parent)
+    try:
+        _write_shapes_coco(staging, num_images, seed, image_size, segmentation)
+        if not held:
+            if os.path.isdir(out_dir):
+                os.rmdir(out_dir)
+            os.rename(staging, out_dir)
+        else:
+            images_dir, annotations_json = coco_folder_paths(out_dir)
+            if os.path.isdir(images_dir) and not os.path.islink(images_dir):
+                shutil.rmtree(images_dir)                 # stale images go with it
+            elif os.path.lexists(images_dir):
+                os.remove(images_dir)
+            staged_images, staged_json = coco_folder_paths(staging)
+            os.rename(staged_images, images_dir)
+            os.replace(staged_json, annotations_json)
+            os.rmdir(staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)      # gone already unless something failed
+    return coco_folder_paths(out_dir)[1]
+
+
+def _write_shapes_coco(out_dir: str, num_images: int, seed: int, image_size: int, segmentation: str) -> None:
+    images_dir, annotations_json = coco_folder_paths(out_dir)
+    os.makedirs(images_dir)
     dataset = ShapesDataset(num_images, seed=seed, image_size=image_size)
     images, annotations = [], []
     for i in range(num_images):
         image, target = dataset[i]
         file_name = f"{i:06d}.png"
-        Image.fromarray(image).save(os.path.join(out_dir, "images", file_name))
+        Image.fromarray(image).save(os.path.join(images_dir, file_name))
         images.append({"id": i, "file_name": file_name, "height": image_size, "width": image_size})
         for box, label, mask, area in zip(target["boxes"], target["labels"], target["masks"], target["area"]):
             ann_id = len(annotations) + 1
@@ -60,10 +115,8 @@ def export_shapes_coco(out_dir: str, num_images: int, seed: int, image_size: int
                                 "bbox": [x1, y1, x2 - x1, y2 - y1], "area": float(area),
                                 "iscrowd": 0, "segmentation": segm})
     categories = [{"id": k, "name": name} for k, name in enumerate(CLASS_NAMES) if k > 0]
-    path = os.path.join(out_dir, "annotations.json")
-    with open(path, "w") as f:
+    with open(annotations_json, "w") as f:
         json.dump({"images": images, "annotations": annotations, "categories": categories}, f)
-    return path
 
 
 def _segmentation_to_mask(segm, height: int, width: int, where: str) -> np.ndarray:
@@ -90,66 +143,81 @@ class CocoDataset:
         masks uint8[G, H, W], image_id int (the COCO image id), area float32[G]
         (the file's "area"), iscrowd int64[G] (zeros), and the crowd regions apart:
         crowd_boxes float32[Gc, 4], crowd_masks uint8[Gc, H, W].
-    Grayscale, palette and RGBA images are converted to RGB.
+    Images are read by `minimrcnn.data.images.read_image`: every Pillow mode converted to
+    RGB (16-bit scaled) or refused by name, EXIF orientation applied.
 
     Attributes: class_names (tuple, index = label, 0 "__background__"), category_ids
     (list, index = label, 0 for background), num_classes K, image_ids.
 
-    Everything (keys, boxes, categories, segmentations, that each image opens) is
-    checked in the constructor; a malformed file raises ValueError naming the file,
-    the annotation id and the problem. Boxes may overshoot the image by up to 1 pixel
+    Everything is checked in the constructor: the type of every field (coco_fields.py),
+    unique image, category and annotation ids, boxes, categories, segmentations, and each
+    image file against its width/height. A malformed file raises one ValueError naming
+    the file, the record and the problem. Boxes may overshoot the image by up to 1 pixel
     (rounding in real files) and are clipped; annotations with w or h == 0 are skipped.
+
+    Args:
+        decode_up_front: decode every image in the constructor, so a truncated or corrupt
+            file fails before training starts. None (default): when the images total at
+            most `DECODE_UP_FRONT_PIXELS` (about 330 images of 640x480, a second or two);
+            above that only the headers are read up front and a corrupt file fails, named,
+            when `dataset[i]` first reads it.
     """
 
-    def __init__(self, images_dir: str, annotations_json: str):
+    #: default budget for decoding every image in the constructor (~5 ms per 640x480 JPEG)
+    DECODE_UP_FRONT_PIXELS = 100_000_000
+
+    def __init__(self, images_dir: str, annotations_json: str, decode_up_front: bool | None = None):
         self.images_dir = images_dir
         self.annotations_json = annotations_json
+        path = annotations_json
         try:
             with open(annotations_json) as f:
                 data = json.load(f)
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{annotations_json}: cannot read JSON: {err}") from None
-        for key in ("images", "annotations", "categories"):
-            if not isinstance(data, dict) or key not in data:
-                raise ValueError(f"{annotations_json}: missing top-level key {key!r}")
-        cats = data["categories"]
-        for c in cats:
-            if "id" not in c or "name" not in c:
-                raise ValueError(f"{annotations_json}: category {c!r} lacks 'id' or 'name'")
-        cats = sorted(cats, key=lambda c: c["id"])
-        self.category_ids = [0] + [int(c["id"]) for c in cats]
-        self.class_names = ("__background__",) + tuple(c["name"] for c in cats)
+        fields.check_top_level(data, path)
+        cats = fields.check_categories(data["categories"], path)      # [(id, name)] by id
+        self.category_ids = [0] + [cid for cid, _ in cats]
+        self.class_names = ("__background__",) + tuple(name for _, name in cats)
         self.num_classes = len(self.class_names)
         self._label_of = {cid: label for label, cid in enumerate(self.category_ids) if label > 0}
-        self._images = {}
-        for img in data["images"]:
-            for key in ("id", "file_name", "height", "width"):
-                if key not in img:
-                    raise ValueError(f"{annotations_json}: image {img.get('id', '?')} lacks key {key!r}")
-            self._images[img["id"]] = img
+        self._images = fields.check_images(data["images"], path)
         self.image_ids = sorted(self._images)
-        for image_id in self.image_ids:  # images first: an annotation is checked against its image
-            self._check_image(self._images[image_id])
+        # images first: an annotation is checked against its image
+        sizes = [self._check_image(self._images[image_id]) for image_id in self.image_ids]
+        if decode_up_front is None:
+            decode_up_front = sum(w * h for w, h in sizes) <= self.DECODE_UP_FRONT_PIXELS
+        if decode_up_front:
+            for image_id in self.image_ids:
+                self._read(self._images[image_id])
         self._anns = {image_id: [] for image_id in self.image_ids}
-        for ann in data["annotations"]:
-            checked = self._check_annotation(ann)
+        seen = set()
+        for index, ann in enumerate(data["annotations"]):
+            where = fields.check_annotation(ann, index, path)
+            if ann["id"] in seen:
+                raise ValueError(f"{where}: another annotation has the same id: annotation ids must be unique")
+            seen.add(ann["id"])
+            checked = self._check_annotation(ann, where)
             if checked is not None:
                 self._anns[ann["image_id"]].append(checked)
 
-    def _check_annotation(self, ann: dict):
-        """Validate one annotation and return (label, box xyxy, segmentation, area, iscrowd)."""
-        where = f"{self.annotations_json}: annotation id {ann.get('id', '?')}"
-        for key in ("id", "image_id", "category_id", "bbox", "segmentation"):
-            if key not in ann:
-                raise ValueError(f"{where}: missing key {key!r}")
+    @classmethod
+    def from_folder(cls, folder: str, **kwargs) -> "CocoDataset":
+        """The dataset of a COCO folder: FOLDER/annotations.json and FOLDER/images/."""
+        images_dir, annotations_json = coco_folder_paths(folder)
+        return cls(images_dir, annotations_json, **kwargs)
+
+    def _check_annotation(self, ann: dict, where: str):
+        """Validate one typed annotation against its image and the categories.
+
+        Returns (label, box xyxy, segmentation, area, iscrowd, where), or None for w or h == 0."""
         if ann["image_id"] not in self._images:
-            raise ValueError(f"{where}: unknown image_id {ann['image_id']}")
+            raise ValueError(f"{where}: unknown image_id {ann['image_id']} (no image has that id)")
         if ann["category_id"] not in self._label_of:
-            raise ValueError(f"{where}: unknown category_id {ann['category_id']}")
+            raise ValueError(f"{where}: unknown category_id {ann['category_id']} (the categories' ids are "
+                             f"{self.category_ids[1:]})")
         img = self._images[ann["image_id"]]
         bbox = ann["bbox"]
-        if not isinstance(bbox, list) or len(bbox) != 4:
-            raise ValueError(f"{where}: bbox must be [x, y, w, h], got {bbox!r}")
         x, y, w, h = (float(v) for v in bbox)
         if w < 0 or h < 0:
             raise ValueError(f"{where}: bbox has negative size {bbox!r}")
@@ -165,16 +233,33 @@ class CocoDataset:
         return (self._label_of[ann["category_id"]], box, ann["segmentation"], area,
                 int(ann.get("iscrowd", 0)), where)
 
-    def _check_image(self, img: dict) -> None:
+    def _where(self, img: dict) -> str:
+        return f"{self.annotations_json}: image id {img['id']}"
+
+    def _check_image(self, img: dict) -> tuple[int, int]:
+        """The upright (W, H) from the file's header, which must match the record's width/height."""
         path = os.path.join(self.images_dir, img["file_name"])
         try:
-            with Image.open(path) as pil:
-                size = pil.size
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{self.annotations_json}: image id {img['id']}: cannot open {path}: {err}") from None
+            size = read_image_size(path)
+        except ValueError as err:
+            raise ValueError(f"{self._where(img)}: {err}") from None
         if size != (img["width"], img["height"]):
-            raise ValueError(f"{self.annotations_json}: image id {img['id']}: {path} is {size[0]}x{size[1]}, "
+            stored = read_image_size(path, upright=False)
+            raw = f" upright (stored {stored[0]}x{stored[1]}, turned by its EXIF orientation)" if stored != size else ""
+            raise ValueError(f"{self._where(img)}: {path} is {size[0]}x{size[1]}{raw}, the file says "
+                             f"{img['width']}x{img['height']} (W x H)")
+        return size
+
+    def _read(self, img: dict) -> np.ndarray:
+        path = os.path.join(self.images_dir, img["file_name"])
+        try:
+            image = read_image(path)                                # uint8[H, W, 3]
+        except ValueError as err:
+            raise ValueError(f"{self._where(img)}: {err}") from None
+        if image.shape[:2] != (img["height"], img["width"]):        # an EXIF tag only the decoder saw
+            raise ValueError(f"{self._where(img)}: {path} decodes to {image.shape[1]}x{image.shape[0]} upright, "
                              f"the file says {img['width']}x{img['height']} (W x H)")
+        return image
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -182,8 +267,7 @@ class CocoDataset:
     def __getitem__(self, i: int):
         img = self._images[self.image_ids[i]]
         H, W = img["height"], img["width"]
-        with Image.open(os.path.join(self.images_dir, img["file_name"])) as pil:
-            image = np.asarray(pil.convert("RGB"), dtype=np.uint8).copy()
+        image = self._read(img)
         parts = {0: ([], [], [], []), 1: ([], [], [], [])}  # by iscrowd: labels, boxes, masks, areas
         for label, box, segm, area, iscrowd, where in self._anns[img["id"]]:
             labels, boxes, masks, areas = parts[1 if iscrowd else 0]

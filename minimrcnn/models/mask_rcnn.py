@@ -73,7 +73,8 @@ class MaskRCNN(Module):
         """Train: (losses dict of 5 floats, MaskRCNNCache). Eval: list of N dicts boxes/labels/scores/masks.
 
         Args:
-            images (list of float32[3, H, W] in [0, 1] or uint8[H, W, 3]): sizes may differ.
+            images (list of float[3, H, W] in [0, 1] or uint8[H, W, 3]): sizes may differ; float32
+                and float64 images are both cast to the weights' dtype.
             targets (list of dicts, training only): boxes float32[G, 4] xyxy pixels, labels
                 int64[G] in 1..K-1, masks uint8[G, H, W].
             rng (np.random.Generator): sampling randomness for this call (default ``self.rng``).
@@ -81,7 +82,9 @@ class MaskRCNN(Module):
         if self.training:
             _check_training_targets(targets)
         rng = self.rng if rng is None else rng
-        batch, targets, original_sizes = self.transform(images, targets if self.training else None)
+        # images are cast to the weights' dtype: a float64 image runs through a float32 model
+        weights_dtype = self.backbone.parameters()[0].data.dtype
+        batch, targets, original_sizes = self.transform(images, targets if self.training else None, weights_dtype)
         features, backbone_cache = self.backbone.forward(batch.tensors)          # P2..P6
         record(images=batch.tensors, image_sizes=batch.image_sizes, targets=targets, features=features)
         proposals, rpn_losses, rpn_cache = self.rpn.forward(batch, features, targets, rng)
@@ -101,6 +104,7 @@ class MaskRCNN(Module):
         five losses, so d(total)/d(each loss) = 1. These unit seeds, ``dlosses``, are what
         each stage's backward takes in the place of ``dout``.
         """
+        _check_backward_cache(cache)
         dlosses = dict.fromkeys(LOSS_NAMES, 1.0)
         # The RPN and the RoI heads both read the FPN outputs (no gradient flows through the
         # proposals that link them), so either may go first; each adds its share to the
@@ -139,3 +143,23 @@ def _check_training_targets(targets) -> None:
 
 
 __all__ = ["MaskRCNN", "ImageList", "LOSS_NAMES"]
+
+
+def _check_backward_cache(cache) -> None:
+    """``backward`` takes the cache of a training-mode forward; say so for anything else."""
+    if isinstance(cache, MaskRCNNCache):
+        return
+    what = type(cache).__name__
+    if cache is None:
+        hint = "None"
+    elif isinstance(cache, (list, tuple)) and cache and all(isinstance(d, dict) and "scores" in d for d in cache):
+        hint = (f"a {what} of detections: the output of an eval-mode forward, which keeps no cache. "
+                "Call model.train() before the forward whose losses you want to backpropagate")
+    elif isinstance(cache, tuple) and len(cache) == 2 and isinstance(cache[1], MaskRCNNCache):
+        hint = "the (losses, cache) pair itself: pass its second element"
+    elif isinstance(cache, dict) and set(cache) <= set(LOSS_NAMES) | {"loss"}:
+        hint = "the losses dict: pass the cache that came with it, the second element of model(images, targets)"
+    else:
+        hint = f"a {what}"
+    raise TypeError("model.backward(cache) expects the MaskRCNNCache of a training-mode forward, "
+                    f"as in `losses, cache = model(images, targets); model.backward(cache)`; got {hint}")

@@ -21,6 +21,12 @@ from minimrcnn.models.transform import GeneralizedRCNNTransform
 from minimrcnn.ops import AnchorGenerator, BalancedPositiveNegativeSampler, BoxCoder, Matcher, MultiScaleRoIAlign
 
 
+def _check_num_classes(num_classes) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2 (background plus at least one class), "
+                         f"got {num_classes!r}")
+
+
 def assemble_mask_rcnn(body, in_channels_list, out_channels, anchor_sizes, rpn_pre_nms, rpn_post_nms,
                        box_batch_size_per_image, representation_size, mask_layers, num_classes,
                        min_size, max_size, seed, rng):
@@ -72,6 +78,7 @@ def maskrcnn_resnet50_fpn(num_classes: int = 91, norm: str = "frozen_bn", seed: 
         seed (int): initialisation and sampling seed.
         trainable_backbone_layers (int or None): 0..5; default 3 for "frozen_bn", else 5.
     """
+    _check_num_classes(num_classes)
     if trainable_backbone_layers is None:
         trainable_backbone_layers = 3 if norm == "frozen_bn" else 5
     rng = np.random.default_rng(seed)
@@ -94,6 +101,7 @@ def maskrcnn_shapes(num_classes: int = 4, seed: int = 0, box_batch_size_per_imag
             quarter of them positive at most (torchvision's argument of the same name). A
             training setting only: the weights do not depend on it.
     """
+    _check_num_classes(num_classes)
     rng = np.random.default_rng(seed)
     body = ResNet(BasicBlock, [2, 2, 2, 2], widths=(16, 32, 64, 128), norm="gn", num_groups=4,
                   trainable_layers=5, rng=rng)

@@ -107,10 +107,18 @@ class GeneralizedRCNNTransform(Module):
                 f"mean={self.image_mean.tolist()}, std={self.image_std.tolist()}")
 
     # -- validation ---------------------------------------------------------------
-    def check_image(self, image, i: int) -> np.ndarray:
-        """Return image i as float[3, H, W] in [0, 1]; uint8[H, W, 3] is converted (/255)."""
+    def check_image(self, image, i: int, dtype=None) -> np.ndarray:
+        """Return image i as float[3, H, W] in [0, 1]; uint8[H, W, 3] is converted (/255).
+
+        ``dtype`` (the weights' dtype, given by the model): a float32 or float64 image is cast
+        to it after the checks, so a float64 image runs through a float32 model (values in
+        [0, 1] lose nothing a float32 model could use) and a float32 or uint8 one through a
+        float64 model in a gradient check. None keeps the image's own float dtype.
+        """
         if not isinstance(image, np.ndarray):
             raise TypeError(f"images[{i}] must be a numpy array, got {type(image).__name__}")
+        if dtype is not None:
+            return self.check_image(image, i).astype(dtype, copy=False)
         if image.dtype == np.uint8:
             return to_float_chw(image, f"images[{i}]")
         if image.dtype not in (np.float32, np.float64):
@@ -166,8 +174,11 @@ class GeneralizedRCNNTransform(Module):
         scale = min(self.min_size / min(h, w), self.max_size / max(h, w))
         return int(math.floor(h * scale)), int(math.floor(w * scale))
 
-    def forward(self, images, targets=None):
-        """Returns (ImageList, resized targets or None, original sizes [(h, w), ...])."""
+    def forward(self, images, targets=None, dtype=None):
+        """Returns (ImageList, resized targets or None, original sizes [(h, w), ...]).
+
+        ``dtype``: cast every image to it (MaskRCNN passes its weights' dtype); see ``check_image``.
+        """
         if not isinstance(images, (list, tuple)) or len(images) == 0:
             raise ValueError(f"images must be a non-empty list of images, got {type(images).__name__}")
         if targets is not None and (not isinstance(targets, (list, tuple)) or len(targets) != len(images)):
@@ -176,7 +187,7 @@ class GeneralizedRCNNTransform(Module):
                              f"{type(targets).__name__} of length {length}")
         resized, new_targets, original_sizes = [], [], []
         for i, image in enumerate(images):
-            image = self.check_image(image, i)
+            image = self.check_image(image, i, dtype)
             h, w = image.shape[-2:]
             original_sizes.append((h, w))
             target = None if targets is None else self.check_target(targets[i], i, (h, w))

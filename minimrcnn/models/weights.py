@@ -20,6 +20,7 @@ from collections import OrderedDict
 import numpy as np
 
 from minimrcnn.io import atomic_savez, atomic_write, read_npz
+from minimrcnn.nn.module import summarize
 
 # torchvision's _load_from_state_dict hooks accept these pre-version-2 names.
 _LEGACY_PATTERNS = [
@@ -108,6 +109,12 @@ def convert_torch_to_npz(in_pth: str, out_npz: str) -> list:
     for wrapper in ("model", "state_dict"):
         if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
             state = state[wrapper]
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"{in_pth} holds a {type(state).__name__}{' (empty)' if isinstance(state, dict) else ''}, "
+                         "not a state_dict (a dict of parameter name -> tensor, maybe under 'model' or 'state_dict')")
+    not_tensors = [f"{k} ({type(v).__name__})" for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise ValueError(f"{in_pth} is not a plain state_dict: entries that are not tensors: {summarize(not_tensors)}")
     arrays = OrderedDict()
     for key, tensor in remap_legacy_keys(state).items():
         value = tensor.detach().cpu().numpy()
@@ -119,6 +126,10 @@ def convert_torch_to_npz(in_pth: str, out_npz: str) -> list:
 def convert_npz_to_torch(in_npz: str, out_pth: str) -> list:
     """.npz -> a .pth state_dict that torchvision's maskrcnn_resnet50_fpn can load. Returns the keys."""
     torch = _import_torch()
-    state = OrderedDict((k, torch.from_numpy(np.array(v))) for k, v in read_weights(in_npz).items())
+    arrays = read_weights(in_npz)
+    not_real = [f"{k} (dtype {v.dtype})" for k, v in arrays.items() if v.dtype.kind not in "biuf"]
+    if not_real:
+        raise ValueError(f"{in_npz}: arrays that are not real numbers cannot become tensors: {summarize(not_real)}")
+    state = OrderedDict((k, torch.from_numpy(np.array(v))) for k, v in arrays.items())
     atomic_write(out_pth, lambda f: torch.save(state, f), binary=True)
     return list(state)

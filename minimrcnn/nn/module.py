@@ -45,6 +45,13 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}, requires_grad={self.requires_grad})"
 
 
+def summarize(items: list, first: int = 3) -> str:
+    """'(N): a, b, c and N-3 more': a key list short enough for one error paragraph."""
+    shown = ", ".join(str(item) for item in items[:first])
+    more = f" and {len(items) - first} more" if len(items) > first else ""
+    return f"({len(items)}): {shown}{more}"
+
+
 class Module:
     """Base class: registers Parameters, buffers and child Modules by attribute name."""
 
@@ -154,11 +161,13 @@ class Module:
         return state
 
     def load_state_dict(self, mapping: Mapping[str, np.ndarray], strict: bool = True) -> tuple[list, list]:
-        """Copy arrays from ``mapping`` into the parameters and buffers, in place.
+        """Copy arrays from ``mapping`` into the parameters and buffers, in place, all or nothing.
 
-        Values keep this module's dtypes. With ``strict=True`` every missing, unexpected
-        and shape-mismatched key is listed in one ``KeyError``/``ValueError`` and nothing
-        is loaded. Shape mismatches are an error even when ``strict=False``.
+        Values keep this module's dtypes. Every problem is gathered into one ``ValueError``
+        and then nothing is loaded: missing and unexpected keys (with ``strict=True``),
+        shape mismatches, arrays that are not real numbers (strings, objects, complex) and
+        float arrays holding NaN or infinity (even with ``strict=False``).
+        Long key lists are summarised: the first few of each kind, then the count.
 
         Returns:
             (missing_keys, unexpected_keys)
@@ -172,32 +181,45 @@ class Module:
                 targets[dot + name] = (module, name, False)
         missing = [k for k in targets if k not in mapping]
         unexpected = [k for k in mapping if k not in targets]
-        mismatched = []
-        for key, (module, name, is_param) in targets.items():
-            if key in mapping:
-                current = module._parameters[name].data if is_param else getattr(module, name)
-                given = np.shape(mapping[key])
-                if tuple(given) != tuple(current.shape):
-                    mismatched.append(f"{key}: expected shape {tuple(current.shape)}, got {tuple(given)}")
-        problems = []
-        if strict and missing:
-            problems.append(f"missing keys ({len(missing)}): {missing}")
-        if strict and unexpected:
-            problems.append(f"unexpected keys ({len(unexpected)}): {unexpected}")
-        if mismatched:
-            problems.append(f"shape mismatches ({len(mismatched)}): {mismatched}")
-        if problems:
-            raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  " + "\n  ".join(problems))
+        mismatched, not_numeric, non_finite, staged = [], [], [], {}
         for key, (module, name, is_param) in targets.items():
             if key not in mapping:
                 continue
+            current = module._parameters[name].data if is_param else getattr(module, name)
+            given = np.asarray(mapping[key])
+            if given.dtype.kind not in "biuf":       # bool, int, uint, float; not str, bytes, object, complex
+                not_numeric.append(f"{key}: expected real numbers, got dtype {given.dtype}")
+            elif tuple(given.shape) != tuple(current.shape):
+                mismatched.append(f"{key}: expected shape {tuple(current.shape)}, got {tuple(given.shape)}")
+            elif given.dtype.kind == "f" and not np.isfinite(given).all():   # would give silent NaN outputs
+                bad = int(np.count_nonzero(~np.isfinite(given)))
+                non_finite.append(f"{key}: {bad} of {given.size} values NaN or infinite")
+            else:
+                staged[key] = given.astype(current.dtype, copy=True)     # converted before anything is set
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys {summarize(missing)}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys {summarize(unexpected)}")
+        if mismatched:
+            problems.append(f"shape mismatches {summarize(mismatched)}")
+        if not_numeric:
+            problems.append(f"non-numeric arrays {summarize(not_numeric)}")
+        if non_finite:
+            problems.append(f"non-finite arrays {summarize(non_finite)}")
+        if problems:
+            matched = len(targets) - len(missing)
+            raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__} ({matched} of its "
+                             f"{len(targets)} keys found, {len(staged)} loadable; nothing was loaded):\n  "
+                             + ";\n  ".join(problems))
+        for key, value in staged.items():
+            module, name, is_param = targets[key]
             if is_param:
                 param = module._parameters[name]
-                param.data = np.ascontiguousarray(np.asarray(mapping[key], dtype=param.data.dtype))
+                param.data = np.ascontiguousarray(value)
                 param.grad = np.zeros_like(param.data)
             else:
-                current = getattr(module, name)
-                setattr(module, name, np.array(mapping[key], dtype=current.dtype, copy=True))
+                setattr(module, name, value)   # stays a registered buffer (see __setattr__)
         return missing, unexpected
 
     # -- computation --------------------------------------------------------------

@@ -60,7 +60,7 @@ def world(tmp_path_factory):
     assert main(["shapes", "export", str(w / "changing"), "--num-images", "3", "--image-size", "64"]) == 0
     Trainer(TrainConfig(iters=4, batch_size=1, coco=str(w / "changing"), num_val_images=1), str(w / "coco_run"),
             progress=False).save()
-    assert main(["shapes", "export", str(w / "changing"), "--num-images", "2", "--image-size", "64"]) == 0
+    assert main(["shapes", "export", str(w / "changing"), "--num-images", "2", "--image-size", "64", "--overwrite"]) == 0
     os.makedirs(w / "broken_run")
     ckpt = (w / "run" / "checkpoint.npz").read_bytes()
     (w / "broken_run" / "checkpoint.npz").write_bytes(ckpt[: len(ckpt) // 3])
@@ -90,7 +90,7 @@ CASES = {
     "truncated --val-coco json": (["train", "--val-coco", "{w}/truncated_json", "--out", "{w}/new"] + TINY, 2,
                                   ["{w}/truncated_json/annotations.json", "cannot read JSON"]),
     "--coco image file missing": (["train", "--coco", "{w}/missing_image", "--out", "{w}/new"] + TINY, 2,
-                                  ["image id 1: cannot open {w}/missing_image/images/000001.png"]),
+                                  ["image id 1: cannot read image {w}/missing_image/images/000001.png: no such file"]),
     "--out is a file": (["train", "--out", "{w}/a_file"] + TINY, 2, ["--out {w}/a_file exists and is not a folder"]),
     "--resume without a checkpoint": (["train", "--resume", "--out", "{w}/empty"] + TINY, 2,
                                       ["--resume: no checkpoint at {w}/empty/checkpoint.npz"]),

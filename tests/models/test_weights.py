@@ -151,3 +151,126 @@ def test_unreadable_weights_files_name_the_file(tmp_path, make, message):
         np.testing.assert_array_equal(value, before[key])
     with pytest.raises(FileNotFoundError, match="weights file not found: .*missing.npz"):
         load_weights(model, str(tmp_path / "missing.npz"))
+
+
+# -- all or nothing, summarised messages, non-numeric arrays --------------------------------
+def _assert_unchanged(model, before):
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+@pytest.mark.parametrize("bad_value", [np.array(["a", "b"]), np.array([b"xy"]), np.array([1 + 2j], np.complex64)])
+def test_a_non_numeric_array_is_named_and_nothing_loads(tmp_path, bad_value):
+    """The string array sits in the middle of the file: before, the arrays ahead of it were loaded."""
+    a, b = maskrcnn_shapes(seed=0), maskrcnn_shapes(seed=1)
+    state = a.state_dict()
+    keys = list(state)
+    bad_key = keys[len(keys) // 2]
+    if bad_value.dtype.kind != "c":
+        state[bad_key] = bad_value
+    else:
+        state[bad_key] = np.zeros(state[bad_key].shape, np.complex64)
+    path = str(tmp_path / "strings.npz")
+    np.savez(path, **state)
+    before = {k: v.copy() for k, v in b.state_dict().items()}
+    with pytest.raises(ValueError) as err:
+        load_weights(b, path)
+    msg = str(err.value)
+    assert "strings.npz" in msg and f"{bad_key}: expected real numbers, got dtype {state[bad_key].dtype}" in msg
+    assert "nothing was loaded" in msg
+    _assert_unchanged(b, before)
+
+
+def test_load_state_dict_is_all_or_nothing_on_every_failure():
+    model = maskrcnn_shapes(seed=1)
+    good = maskrcnn_shapes(seed=0).state_dict()
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    keys = list(good)
+    for mutate in (lambda s: s.__setitem__(keys[-1], np.zeros(3, np.float32)),          # last key mis-shaped
+                   lambda s: s.__setitem__(keys[-1], np.array("text")),                 # last key a string
+                   lambda s: s.pop(keys[-1]),                                           # last key missing
+                   lambda s: s.__setitem__("extra.weight", np.zeros(1, np.float32))):  # one key too many
+        state = dict(good)
+        mutate(state)
+        with pytest.raises(ValueError, match="nothing was loaded"):
+            model.load_state_dict(state)
+        _assert_unchanged(model, before)
+    with pytest.raises(ValueError, match="non-numeric arrays"):       # strict=False still refuses strings
+        model.load_state_dict({keys[0]: np.full(good[keys[0]].shape, "x")}, strict=False)
+    _assert_unchanged(model, before)
+
+
+def test_long_key_lists_are_summarised(tmp_path):
+    """Weights of another architecture: hundreds of unexpected keys, most shapes wrong, under 1,000 characters."""
+    model = maskrcnn_shapes(seed=0)
+    state = {}
+    for i, (key, value) in enumerate(model.state_dict().items()):
+        if i % 3 == 0:
+            state[key] = np.zeros(value.shape + (2,), np.float32)             # mis-shaped
+        elif i % 3 == 1:
+            state[key.replace("layer", "stage")] = value                         # renamed: missing + unexpected
+        else:
+            state[key] = value
+    for i in range(400):
+        state[f"backbone.body.layer4.{i}.conv{i % 3 + 1}.weight"] = np.zeros(1, np.float32)
+    path = str(tmp_path / "other_architecture.npz")
+    np.savez(path, **state)
+    with pytest.raises(ValueError) as err:
+        load_weights(model, path)
+    msg = str(err.value)
+    assert len(msg) < 1000, (len(msg), msg)
+    assert "other_architecture.npz" in msg and "nothing was loaded" in msg
+    missing = [k for k in model.state_dict() if k not in state]
+    unexpected = [k for k in state if k not in model.state_dict()]
+    assert f"missing keys ({len(missing)}): {missing[0]}, " in msg and f"and {len(missing) - 3} more" in msg
+    assert f"unexpected keys ({len(unexpected)}): " in msg and f"and {len(unexpected) - 3} more" in msg
+    assert "shape mismatches (34): " in msg
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused(tmp_path, bad):
+    """NaN weights used to load, and the model then silently drew 0 detections."""
+    a, b = maskrcnn_shapes(seed=0), maskrcnn_shapes(seed=1)
+    state = a.state_dict()
+    state["roi_heads.box_predictor.cls_score.weight"][0, :2] = bad
+    path = str(tmp_path / "nan.npz")
+    np.savez(path, **state)
+    before = {k: v.copy() for k, v in b.state_dict().items()}
+    with pytest.raises(ValueError, match=r"(?s)nan\.npz.*non-finite arrays \(1\): roi_heads\.box_predictor\.cls_score"
+                                         r"\.weight: 2 of 1024 values NaN or infinite"):
+        load_weights(b, path)
+    _assert_unchanged(b, before)
+
+
+@pytest.mark.parametrize("num_classes", [0, 1, -3, 2.5, "4", True, None])
+def test_presets_refuse_a_class_count_below_two(num_classes):
+    from minimrcnn.models import maskrcnn_resnet50_fpn
+    for preset in (maskrcnn_shapes, maskrcnn_resnet50_fpn):
+        with pytest.raises(ValueError, match=r"num_classes must be an integer >= 2 \(background plus at least one "
+                                             rf"class\), got {num_classes!r}"):
+            preset(num_classes=num_classes)
+
+
+@pytest.mark.parametrize("content,message", [
+    ({"model": {"a.weight": "text"}, "epoch": 3}, r"entries that are not tensors: \(1\): a\.weight \(str\)"),
+    ({"epoch": 3, "lr": 0.1}, r"entries that are not tensors: \(2\): epoch \(int\), lr \(float\)"),
+    ([1, 2], "holds a list, not a state_dict"),
+    ({}, r"holds a dict \(empty\), not a state_dict"),
+])
+def test_torch_files_that_are_not_state_dicts_are_named(tmp_path, content, message):
+    torch = pytest.importorskip("torch")
+    path = str(tmp_path / "odd.pth")
+    torch.save(content, path)
+    with pytest.raises(ValueError, match=rf"odd\.pth .*{message}"):
+        convert_torch_to_npz(path, str(tmp_path / "out.npz"))
+    assert not os.path.exists(tmp_path / "out.npz")
+
+
+def test_npz_with_strings_does_not_become_a_torch_file(tmp_path):
+    pytest.importorskip("torch")
+    path = str(tmp_path / "s.npz")
+    np.savez(path, w=np.zeros(2, np.float32), names=np.array(["a", "b"]))
+    with pytest.raises(ValueError, match=r"s\.npz: arrays that are not real numbers cannot become tensors: "
+                                         r"\(1\): names \(dtype <U1\)"):
+        convert_npz_to_torch(path, str(tmp_path / "out.pth"))
+    assert not os.path.exists(tmp_path / "out.pth")
