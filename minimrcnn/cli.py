@@ -210,6 +210,21 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    from minimrcnn.data.importers import import_labelme, import_via
+
+    categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
+    options = dict(categories=categories, val_fraction=args.val_fraction, seed=args.seed)
+    if args.import_command == "labelme":
+        summary = import_labelme(args.src, args.out, **options)
+    else:
+        summary = import_via(args.project, args.images, args.out, label_attribute=args.label_attribute, **options)
+    folders = ", ".join(f"{os.path.join(args.out, split)} ({n} images)" for split, n in summary["splits"].items())
+    print(f"{summary['instances']} instances of {len(summary['categories'])} categories "
+          f"({', '.join(summary['categories'])}) -> {folders}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors as one line (no usage block): what is wrong, and where help is."""
@@ -257,6 +272,28 @@ def _train_parser(sub, common) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _import_parser(sub, common) -> None:
+    p = sub.add_parser("import", parents=[common], help="labelme or VIA annotations -> a COCO-format folder")
+    tools = p.add_subparsers(dest="import_command", metavar="TOOL", required=True)
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--out", required=True, metavar="COCO_DIR",
+                         help="new folder: COCO_DIR/images + annotations.json, or COCO_DIR/train and /val")
+    options.add_argument("--categories", metavar="A,B,C", help="category names in id order (default: sorted labels)")
+    options.add_argument("--val-fraction", type=_number("a number in [0, 1)", lambda v: 0 <= v < 1), default=0.0,
+                         metavar="F", help="move this share of the images to COCO_DIR/val (default: 0, no split)")
+    options.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the split (default: 0)")
+    t = tools.add_parser("labelme", parents=[common, options], help="labelme's per-image JSON files",
+                         description="Import a folder of labelme JSON files (polygon, rectangle, circle shapes).")
+    t.add_argument("src", help="folder of labelme .json files (or one file)")
+    t = tools.add_parser("via", parents=[common, options], help="a VIA 2.x project or exported JSON",
+                         description="Import a VGG Image Annotator project (polygon, rect, circle, ellipse regions).")
+    t.add_argument("project", help="VIA project .json (or 'Export as JSON' output)")
+    t.add_argument("--images", required=True, metavar="DIR", help="folder holding the project's images")
+    t.add_argument("--label-attribute", metavar="NAME",
+                   help="region attribute holding the class (default: the only one the regions carry)")
+    p.set_defaults(func=cmd_import)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="minimrcnn",
@@ -274,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     _train_parser(sub, common)
+    _import_parser(sub, common)
 
     p = sub.add_parser("eval", parents=[common], help="COCO AP (bbox and segm) of a weights file")
     p.add_argument("--weights", required=True, help="model.npz written by train")
@@ -333,7 +371,7 @@ def main(argv=None) -> int:
     from minimrcnn.train.diverge import TrainingDiverged
 
     runtime.keep_freed_memory()  # fewer page faults per step; this process only (runtime docstring)
-    command = args.command + (f" {args.shapes_command}" if args.command == "shapes" else "")
+    command = " ".join([args.command] + [getattr(args, f"{args.command}_command", None) or ""]).strip()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
