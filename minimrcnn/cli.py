@@ -188,25 +188,48 @@ def cmd_predict(args) -> int:
 def cmd_shapes_export(args) -> int:
     from minimrcnn.data.coco import export_shapes_coco
 
+    if args.layout == "torchvision-references":
+        from minimrcnn.data.layouts import export_shapes_references
+
+        train_dir, val_dir = export_shapes_references(args.dir, args.num_images, args.num_val_images, args.seed,
+                                                      args.image_size)
+        print(f"{args.num_images} + {args.num_val_images} images -> {train_dir}, {val_dir} "
+              f"(torchvision references layout, polygon masks)")
+        return 0
     path = export_shapes_coco(args.dir, num_images=args.num_images, seed=args.seed, image_size=args.image_size)
     print(f"{args.num_images} images -> {os.path.join(args.dir, 'images')}, annotations -> {path}")
     return 0
 
 
 def cmd_convert(args) -> int:
+    from minimrcnn import interop
     from minimrcnn.models import weights
 
     src, dst = args.input, args.output
     if not os.path.isfile(src):
         raise CLIError(f"input not found: {src}")
+    if args.for_references and not (src.endswith(".npz") and not dst.endswith(".npz")):
+        raise CLIError(f"--for-references converts minimrcnn weights (.npz) to a .pth, got {src} -> {dst}")
     try:
+        if args.for_references:
+            done = interop.references_checkpoint(src, dst, lr=args.lr)
+            print(f"{src} -> {dst}: the dict references/detection/train.py --resume reads (model, optimizer "
+                  f"SGD lr {args.lr:g} over {done['trainable']} tensors, lr_scheduler MultiStepLR [16, 22], "
+                  "epoch -1: training starts at epoch 0). --resume replaces train.py's --lr by this one; "
+                  "see docs/graduate.md")
+            return 0
         if src.endswith(".npz"):
-            weights.convert_npz_to_torch(src, dst)
+            keys = weights.convert_npz_to_torch(src, dst)
+            preset, kwargs = interop.preset_of_weights(weights.read_weights(src))
         else:
-            weights.convert_torch_to_npz(src, dst)
+            keys = weights.convert_torch_to_npz(src, dst)
     except ImportError as exc:
         raise CLIError(str(exc))
-    print(f"{src} -> {dst}")
+    print(f"{src} -> {dst} ({len(keys)} tensors)")
+    if src.endswith(".npz"):
+        print("load it in torchvision with:")
+        for line in interop.loading_lines(dst, preset, kwargs):
+            print(f"    {line}")
     return 0
 
 
@@ -214,12 +237,13 @@ def cmd_import(args) -> int:
     from minimrcnn.data.importers import import_labelme, import_via
 
     categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
-    options = dict(categories=categories, val_fraction=args.val_fraction, seed=args.seed)
+    options = dict(categories=categories, val_fraction=args.val_fraction, seed=args.seed, layout=args.layout)
     if args.import_command == "labelme":
         summary = import_labelme(args.src, args.out, **options)
     else:
         summary = import_via(args.project, args.images, args.out, label_attribute=args.label_attribute, **options)
-    folders = ", ".join(f"{os.path.join(args.out, split)} ({n} images)" for split, n in summary["splits"].items())
+    suffix = "2017" if args.layout == "torchvision-references" else ""
+    folders = ", ".join(f"{os.path.join(args.out, split + suffix)} ({n} images)" for split, n in summary["splits"].items())
     print(f"{summary['instances']} instances of {len(summary['categories'])} categories "
           f"({', '.join(summary['categories'])}) -> {folders}")
     return 0
@@ -282,6 +306,9 @@ def _import_parser(sub, common) -> None:
     options.add_argument("--val-fraction", type=_number("a number in [0, 1)", lambda v: 0 <= v < 1), default=0.0,
                          metavar="F", help="move this share of the images to COCO_DIR/val (default: 0, no split)")
     options.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the split (default: 0)")
+    options.add_argument("--layout", choices=["minimrcnn", "torchvision-references"], default="minimrcnn",
+                         help="torchvision-references: train2017/, val2017/, annotations/instances_*2017.json, "
+                              "as torchvision's references/detection/train.py reads (needs --val-fraction)")
     t = tools.add_parser("labelme", parents=[common, options], help="labelme's per-image JSON files",
                          description="Import a folder of labelme JSON files (polygon, rectangle, circle shapes).")
     t.add_argument("src", help="folder of labelme .json files (or one file)")
@@ -340,11 +367,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default: 0)")
     e.add_argument("--image-size", type=_int_at_least(32, "an integer >= 32"), default=128,
                    help="image side in pixels (default: 128)")
+    e.add_argument("--layout", choices=["minimrcnn", "torchvision-references"], default="minimrcnn",
+                   help="torchvision-references: DIR/train2017, DIR/val2017, DIR/annotations/instances_*2017.json "
+                        "with polygon masks, for torchvision's references/detection/train.py")
+    e.add_argument("--num-val-images", type=_positive_int, default=32,
+                   help="with --layout torchvision-references: images of val2017, generated with seed + 1 "
+                        "(default: 32)")
     e.set_defaults(func=cmd_shapes_export)
 
     p = sub.add_parser("convert", parents=[common], help="convert weights between torchvision .pth and minimrcnn .npz")
     p.add_argument("input", help="in.pth (torchvision state_dict) or in.npz")
     p.add_argument("output", help="out.npz or out.pth")
+    p.add_argument("--for-references", action="store_true",
+                   help="write the checkpoint dict torchvision's references/detection/train.py --resume reads")
+    p.add_argument("--lr", type=_positive_float, default=0.02,
+                   help="with --for-references: the learning rate stored for train.py (default: 0.02, its "
+                        "default for 8 GPUs x 2 images; scale it by GPUs / 8)")
     p.set_defaults(func=cmd_convert)
     return parser
 

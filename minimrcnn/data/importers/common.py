@@ -28,14 +28,14 @@ import json
 import math
 import os
 import shutil
-import tempfile
 
 import numpy as np
 from PIL import Image
 
 from minimrcnn.data import rle as rle_codec
+from minimrcnn.data.layouts import LAYOUTS, to_references_layout
 from minimrcnn.data.shapes import masks_to_boxes
-from minimrcnn.io import _current_umask
+from minimrcnn.io import atomic_folder
 
 # A vertex may sit this many pixels outside the image (annotators drag onto the border);
 # farther means the annotation belongs to another image or another size.
@@ -197,8 +197,12 @@ def _write_split(folder: str, images, checked, names: list[str]) -> None:
         json.dump(coco, f)
 
 
-def write_coco(images, out_dir: str, categories=None, val_fraction: float = 0.0, seed: int = 0) -> dict:
+def write_coco(images, out_dir: str, categories=None, val_fraction: float = 0.0, seed: int = 0,
+               layout: str = "minimrcnn") -> dict:
     """Check, rasterise and write `images` (list of ImportedImage) as COCO folder(s) under out_dir.
+
+    `layout` "torchvision-references" (needs val_fraction > 0) writes the folders that
+    torchvision's references/detection/train.py reads (minimrcnn.data.layouts).
 
     Returns:
         {"categories": [names], "splits": {"": n} or {"train": n, "val": m}, "instances": count}.
@@ -206,10 +210,12 @@ def write_coco(images, out_dir: str, categories=None, val_fraction: float = 0.0,
         AnnotationError (a ValueError) naming the file and the shape; ValueError for bad arguments
         or an out_dir that exists and is not empty. Nothing is written then.
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if layout != "minimrcnn" and not val_fraction:
+        raise ValueError(f"layout {layout!r} has a train and a val folder: give a val_fraction (--val-fraction) > 0")
     if not images:
         raise ValueError("no annotated images found to import")
-    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
-        raise ValueError(f"--out {out_dir} exists and is not an empty folder: choose a new folder")
     seen = {}
     for image in images:
         if image.file_name in seen:
@@ -222,20 +228,18 @@ def write_coco(images, out_dir: str, categories=None, val_fraction: float = 0.0,
     for image in images:           # everything is checked before the first file is written
         height, width = _check_image(image)
         checked.append((height, width, rasterise(image, height, width, category_id)))
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-import-", dir=parent)
-    try:
-        splits = {"": list(range(len(images)))} if not val else {"train": train, "val": val}
+    splits = {"": list(range(len(images)))} if not val else {"train": train, "val": val}
+
+    def fill(tmp):
         for split, indices in splits.items():
             _write_split(os.path.join(tmp, split), [images[i] for i in indices],
                          [checked[i] for i in indices], names)
-        os.chmod(tmp, 0o777 & ~_current_umask())   # mkdtemp makes it 0700; give mkdir's permissions
-        if os.path.isdir(out_dir):
-            os.rmdir(out_dir)       # empty, checked above
-        os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if layout == "torchvision-references":
+            to_references_layout(tmp)
+
+    try:
+        atomic_folder(out_dir, fill)
+    except ValueError as err:
+        raise ValueError(f"--out {err}") from None
     return {"categories": names, "splits": {k: len(v) for k, v in splits.items()},
             "instances": sum(len(c[2]) for c in checked)}
