@@ -135,24 +135,20 @@ def cmd_eval(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import numpy as np
-    from PIL import Image
-
-    from minimrcnn.viz.draw import save_prediction_grid
-
     if not args.coco and not args.images:
         raise CLIError("predict: give IMAGE paths or --coco DIR")
     folder = _coco_dir(args.coco)
     model = _load_model(args.weights)
     # results JSON: every detection above 0.05, as torchvision; overlays: only confident ones
     threshold = args.score_threshold if args.score_threshold is not None else (0.05 if args.coco else 0.5)
-    model.roi_heads.score_thresh = threshold
+    # overlays: the model keeps scores down to 0.05 so that the best one can be reported when none passes
+    model.roi_heads.score_thresh = threshold if folder else min(threshold, 0.05)
     if folder:
         from minimrcnn.data.coco import CocoDataset
         from minimrcnn.eval.results import results_from_predictions
         from minimrcnn.train.evaluate import category_ids_of, predict_dataset
 
-        out = args.out or "results.json"
+        out = args.out or os.path.join("runs", "predict", "results.json")
         if os.path.isdir(out):
             raise CLIError(f"--out {out} is a folder: give the path of the results JSON file")
         dataset = CocoDataset(os.path.join(folder, "images"), os.path.join(folder, "annotations.json"))
@@ -162,25 +158,21 @@ def cmd_predict(args) -> int:
         _write_json(out, results, indent=None)
         print(f"{len(results)} detections -> {out}")
         return 0
-    out_dir = args.out or "predictions"
+    from minimrcnn.data.shapes import CLASS_NAMES
+    from minimrcnn.predict_images import image_paths, predict_images
+
+    out_dir = args.out or os.path.join("runs", "predict")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise CLIError(f"--out {out_dir} exists and is not a folder: overlays go into a folder")
-    images = []
-    for path in args.images:            # read them all first: a bad path writes nothing
-        try:
-            images.append(np.asarray(Image.open(path).convert("RGB")))   # uint8[H, W, 3]
-        except Exception as exc:
-            raise CLIError(f"cannot read image {path}: {exc}")
-    from minimrcnn.data.shapes import CLASS_NAMES
-
     names = CLASS_NAMES if len(CLASS_NAMES) == model.num_classes else None
-    os.makedirs(out_dir, exist_ok=True)
-    for path, image in zip(args.images, images):
-        output = model([image])[0]       # the transform converts uint8 to float
-        target = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + "_pred.png")
-        save_prediction_grid(target, [image], [output], names, columns=1, score_threshold=threshold)
-        shown = int((output["scores"] >= threshold).sum())
-        print(f"{path}: {shown} instance{'' if shown == 1 else 's'} drawn (score >= {threshold:g}) -> {target}")
+    summary = predict_images(model, image_paths(args.images), out_dir, threshold, names,
+                             progress=not args.no_progress)
+    print(f"{summary['detections']} detections -> {summary['detections_json']}")
+    if summary["detections"] == 0:
+        best = summary["best_score"]
+        print(f"nothing scored >= --score-threshold {threshold:g}; " + (
+            f"the model scored nothing above {min(threshold, 0.05):g}" if best is None else
+            f"the best score seen was {best:.3f} ({summary['best_image']}): a lower --score-threshold shows it"))
     return 0
 
 
@@ -348,11 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("predict", parents=[common], help="draw predictions on images, or write COCO results JSON")
+    p = sub.add_parser("predict", parents=[common], help="draw predictions on images, or write COCO results JSON",
+                       description="Predict images (files, folders, glob patterns): one overlay per image at its "
+                                   "own resolution and detections.json (COCO results with file names) in --out; "
+                                   "or a whole COCO folder (--coco) into one results JSON.")
     p.add_argument("--weights", required=True, help="model.npz written by train")
-    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files, folders of images, or glob patterns")
     p.add_argument("--coco", metavar="DIR", help="predict a COCO folder into one results JSON")
-    p.add_argument("--out", help="output folder for overlays / results JSON path")
+    p.add_argument("--out", help="output folder for overlays and detections.json (default: runs/predict), "
+                                 "or the results JSON path with --coco (default: runs/predict/results.json)")
     p.add_argument("--score-threshold", type=_probability, default=None,
                    help="keep detections scoring above this (default: 0.05 for --coco results, as torchvision; "
                         "0.5 for overlays)")
