@@ -236,7 +236,8 @@ def cmd_import(args) -> int:
         summary = import_via(args.project, args.images, args.out, label_attribute=args.label_attribute, **options)
     suffix = "2017" if args.layout == "torchvision-references" else ""
     folders = ", ".join(f"{os.path.join(args.out, split + suffix)} ({n} images)" for split, n in summary["splits"].items())
-    print(f"{summary['instances']} instances of {len(summary['categories'])} categories "
+    count = len(summary["categories"])
+    print(f"{summary['instances']} instances of {count} categor{'y' if count == 1 else 'ies'} "
           f"({', '.join(summary['categories'])}) -> {folders}")
     return 0
 
