@@ -230,3 +230,44 @@ def test_cli_import_and_its_errors(tmp_path, capsys):
                  "--label-attribute", "type"]) == 0
     assert main(["import", "via", project, "--images", str(tmp_path / "nope"), "--out", str(tmp_path / "w")]) == 2
     assert "--images" in capsys.readouterr().err
+
+
+def test_references_layout_from_import_and_from_shapes_export(tmp_path):
+    from minimrcnn.data.layouts import references_paths
+
+    src = write_labelme_folder(str(tmp_path / "labelme"), seed=0, count=5)
+    import_labelme(src, str(tmp_path / "ref"), val_fraction=0.4, seed=3, layout="torchvision-references")
+    import_labelme(src, str(tmp_path / "own"), val_fraction=0.4, seed=3)
+    assert sorted(os.listdir(tmp_path / "ref")) == ["annotations", "train2017", "val2017"]
+    for split in ("train", "val"):
+        images, annotations = references_paths(str(tmp_path / "ref"), split)
+        # the same split, the same file, as the minimrcnn layout with the same seed
+        assert sorted(os.listdir(images)) == sorted(os.listdir(tmp_path / "own" / split / "images"))
+        assert open(annotations).read() == open(tmp_path / "own" / split / "annotations.json").read()
+    with pytest.raises(ValueError, match="give a val_fraction"):
+        import_labelme(src, str(tmp_path / "nosplit"), layout="torchvision-references")
+
+    assert main(["shapes", "export", str(tmp_path / "shapes"), "--layout", "torchvision-references",
+                 "--num-images", "3", "--num-val-images", "2", "--seed", "4"]) == 0
+    assert main(["shapes", "export", str(tmp_path / "val"), "--num-images", "2", "--seed", "5"]) == 0
+    images, annotations = references_paths(str(tmp_path / "shapes"), "val")
+    from pycocotools.coco import COCO
+
+    coco = COCO(annotations)                      # as the references' script reads it: polygons
+    ours = load(str(tmp_path / "val"))            # the same images, exported with seed + 1 as RLE
+    for k, image_id in enumerate(sorted(coco.imgs)):
+        assert open(os.path.join(images, coco.imgs[image_id]["file_name"]), "rb").read() == \
+            open(os.path.join(tmp_path / "val" / "images", coco.imgs[image_id]["file_name"]), "rb").read()
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+        assert all(isinstance(a["segmentation"], list) for a in anns)
+        traced = np.stack([coco.annToMask(a) for a in anns])
+        exact = ours[k][1]["masks"]
+        inter, union = (traced & exact).sum((1, 2)), (traced | exact).sum((1, 2))
+        assert (inter / union > 0.8).all()        # traced outlines: close to the exact masks
+    assert main(["shapes", "export", str(tmp_path / "shapes"), "--layout", "torchvision-references"]) == 2
+
+
+def test_convert_for_references_refuses_a_pth_input(tmp_path, capsys):
+    (tmp_path / "a.pth").write_bytes(b"x")
+    assert main(["convert", str(tmp_path / "a.pth"), str(tmp_path / "b.npz"), "--for-references"]) == 2
+    assert "--for-references converts minimrcnn weights (.npz) to a .pth" in capsys.readouterr().err
