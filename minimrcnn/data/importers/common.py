@@ -14,8 +14,8 @@ OUT under a temporary name and renamed into place, so a refused input leaves not
 
 Shapes that are not polygons become polygons the way the tools' own COCO converters do it:
 a rectangle its 4 corners; a circle (centre, radius r) and an ellipse N points on the
-outline, N = max(12, pi / arccos(1 - 1/r)) (labelme's labelme2coco rule: neighbouring
-points closer than one pixel to the true curve).
+outline, N = max(12, pi / arccos(1 - 1/r)) (labelme's labelme2coco rule for circles: each
+edge of the polygon stays within one pixel of the curve; an ellipse uses its larger radius).
 
 Shape shorthand: H, W image size; V polygon vertices.
 """
