@@ -271,3 +271,21 @@ def test_convert_for_references_refuses_a_pth_input(tmp_path, capsys):
     (tmp_path / "a.pth").write_bytes(b"x")
     assert main(["convert", str(tmp_path / "a.pth"), str(tmp_path / "b.npz"), "--for-references"]) == 2
     assert "--for-references converts minimrcnn weights (.npz) to a .pth" in capsys.readouterr().err
+
+
+def test_via_checkbox_attribute_and_via1_regions(tmp_path):
+    images = str(tmp_path / "images")
+    project = write_via_project(str(tmp_path / "via.json"), images, seed=1, count=1, export_only=True)
+    with open(project) as f:
+        data = json.load(f)
+    entry = next(iter(data.values()))
+    for region in entry["regions"]:                       # checkbox attributes: {option: ticked}
+        region["region_attributes"]["type"] = {region["region_attributes"]["type"]: True, "other": False}
+    entry["regions"] = {str(k): r for k, r in enumerate(entry["regions"])}    # VIA 1.x regions object
+    (tmp_path / "v1.json").write_text(json.dumps(data))
+    assert import_via(str(tmp_path / "v1.json"), images, str(tmp_path / "out"))["categories"] == \
+        ["balloon", "box", "string"]
+    entry["regions"]["0"]["region_attributes"]["type"] = {"balloon": True, "box": True}
+    (tmp_path / "v2.json").write_text(json.dumps(data))
+    with pytest.raises(AnnotationError, match=r"region 0 \(polygon\): attribute 'type' must have one option ticked"):
+        import_via(str(tmp_path / "v2.json"), images, str(tmp_path / "out2"))
