@@ -138,21 +138,20 @@ def cmd_eval(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from minimrcnn.viz.draw import save_prediction_grid
-
     if not args.coco and not args.images:
         raise CLIError("predict: give IMAGE paths or --coco DIR")
     folder = _coco_dir(args.coco)
     model = _load_model(args.weights)
     # results JSON: every detection above 0.05, as torchvision; overlays: only confident ones
     threshold = args.score_threshold if args.score_threshold is not None else (0.05 if args.coco else 0.5)
-    model.roi_heads.score_thresh = threshold
+    # overlays: the model keeps scores down to 0.05 so that the best one can be reported when none passes
+    model.roi_heads.score_thresh = threshold if folder else min(threshold, 0.05)
     if folder:
         from minimrcnn.data.coco import CocoDataset
         from minimrcnn.eval.results import results_from_predictions
         from minimrcnn.train.evaluate import category_ids_of, predict_dataset
 
-        out = args.out or "results.json"
+        out = args.out or os.path.join("runs", "predict", "results.json")
         if os.path.isdir(out):
             raise CLIError(f"--out {out} is a folder: give the path of the results JSON file")
         dataset = CocoDataset(os.path.join(folder, "images"), os.path.join(folder, "annotations.json"))
@@ -162,24 +161,21 @@ def cmd_predict(args) -> int:
         _write_json(out, results, indent=None)
         print(f"{len(results)} detections -> {out}")
         return 0
-    out_dir = args.out or "predictions"
+    from minimrcnn.data.shapes import CLASS_NAMES
+    from minimrcnn.predict_images import image_paths, predict_images
+
+    out_dir = args.out or os.path.join("runs", "predict")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise CLIError(f"--out {out_dir} exists and is not a folder: overlays go into a folder")
-    from minimrcnn.data.images import read_image
-
-    # read them all first: a bad path writes nothing. uint8[H, W, 3], upright, any Pillow mode
-    # converted or refused by name (data/images.py); the error names the file
-    images = [read_image(path) for path in args.images]
-    from minimrcnn.data.shapes import CLASS_NAMES
-
     names = CLASS_NAMES if len(CLASS_NAMES) == model.num_classes else None
-    os.makedirs(out_dir, exist_ok=True)
-    for path, image in zip(args.images, images):
-        output = model([image])[0]       # the transform converts uint8 to float
-        target = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + "_pred.png")
-        save_prediction_grid(target, [image], [output], names, columns=1, score_threshold=threshold)
-        shown = int((output["scores"] >= threshold).sum())
-        print(f"{path}: {shown} instance{'' if shown == 1 else 's'} drawn (score >= {threshold:g}) -> {target}")
+    summary = predict_images(model, image_paths(args.images), out_dir, threshold, names,
+                             progress=not args.no_progress)
+    print(f"{summary['detections']} detections -> {summary['detections_json']}")
+    if summary["detections"] == 0:
+        best = summary["best_score"]
+        print(f"nothing scored >= --score-threshold {threshold:g}; " + (
+            f"the model scored nothing above {min(threshold, 0.05):g}" if best is None else
+            f"the best score seen was {best:.3f} ({summary['best_image']}): a lower --score-threshold shows it"))
     return 0
 
 
@@ -187,6 +183,14 @@ def cmd_predict(args) -> int:
 def cmd_shapes_export(args) -> int:
     from minimrcnn.data.coco import coco_folder_paths, export_shapes_coco
 
+    if args.layout == "torchvision-references":
+        from minimrcnn.data.layouts import export_shapes_references
+
+        train_dir, val_dir = export_shapes_references(args.dir, args.num_images, args.num_val_images, args.seed,
+                                                      args.image_size)
+        print(f"{args.num_images} + {args.num_val_images} images -> {train_dir}, {val_dir} "
+              f"(torchvision references layout, polygon masks)")
+        return 0
     # a non-empty DIR is refused unless --overwrite, which replaces DIR/images/ (stale images too)
     path = export_shapes_coco(args.dir, num_images=args.num_images, seed=args.seed, image_size=args.image_size,
                               overwrite=args.overwrite)
@@ -198,6 +202,7 @@ TORCH_SUFFIXES = (".pth", ".pt")
 
 
 def cmd_convert(args) -> int:
+    from minimrcnn import interop
     from minimrcnn.models import weights
 
     src, dst = args.input, args.output
@@ -211,14 +216,45 @@ def cmd_convert(args) -> int:
                        "convert goes .pth/.pt -> .npz or .npz -> .pth/.pt")
     if os.path.isdir(dst):
         raise CLIError(f"the output {dst} is a folder: give the path of the file to write")
+    if args.for_references and not (src.endswith(".npz") and not dst.endswith(".npz")):
+        raise CLIError(f"--for-references converts minimrcnn weights (.npz) to a .pth, got {src} -> {dst}")
     try:
+        if args.for_references:
+            done = interop.references_checkpoint(src, dst, lr=args.lr)
+            print(f"{src} -> {dst}: the dict references/detection/train.py --resume reads (model, optimizer "
+                  f"SGD lr {args.lr:g} over {done['trainable']} tensors, lr_scheduler MultiStepLR [16, 22], "
+                  "epoch -1: training starts at epoch 0). --resume replaces train.py's --lr by this one; "
+                  "see docs/graduate.md")
+            return 0
         if src.endswith(".npz"):
-            weights.convert_npz_to_torch(src, dst)
+            keys = weights.convert_npz_to_torch(src, dst)
+            preset, kwargs = interop.preset_of_weights(weights.read_weights(src))
         else:
-            weights.convert_torch_to_npz(src, dst)
+            keys = weights.convert_torch_to_npz(src, dst)
     except ImportError as exc:
         raise CLIError(str(exc))
-    print(f"{src} -> {dst}")
+    print(f"{src} -> {dst} ({len(keys)} tensors)")
+    if src.endswith(".npz"):
+        print("load it in torchvision with:")
+        for line in interop.loading_lines(dst, preset, kwargs):
+            print(f"    {line}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from minimrcnn.data.importers import import_labelme, import_via
+
+    categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
+    options = dict(categories=categories, val_fraction=args.val_fraction, seed=args.seed, layout=args.layout)
+    if args.import_command == "labelme":
+        summary = import_labelme(args.src, args.out, **options)
+    else:
+        summary = import_via(args.project, args.images, args.out, label_attribute=args.label_attribute, **options)
+    suffix = "2017" if args.layout == "torchvision-references" else ""
+    folders = ", ".join(f"{os.path.join(args.out, split + suffix)} ({n} images)" for split, n in summary["splits"].items())
+    count = len(summary["categories"])
+    print(f"{summary['instances']} instances of {count} categor{'y' if count == 1 else 'ies'} "
+          f"({', '.join(summary['categories'])}) -> {folders}")
     return 0
 
 
@@ -269,6 +305,31 @@ def _train_parser(sub, common) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _import_parser(sub, common) -> None:
+    p = sub.add_parser("import", parents=[common], help="labelme or VIA annotations -> a COCO-format folder")
+    tools = p.add_subparsers(dest="import_command", metavar="TOOL", required=True)
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--out", required=True, metavar="COCO_DIR",
+                         help="new folder: COCO_DIR/images + annotations.json, or COCO_DIR/train and /val")
+    options.add_argument("--categories", metavar="A,B,C", help="category names in id order (default: sorted labels)")
+    options.add_argument("--val-fraction", type=_number("a number in [0, 1)", lambda v: 0 <= v < 1), default=0.0,
+                         metavar="F", help="move this share of the images to COCO_DIR/val (default: 0, no split)")
+    options.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the split (default: 0)")
+    options.add_argument("--layout", choices=["minimrcnn", "torchvision-references"], default="minimrcnn",
+                         help="torchvision-references: train2017/, val2017/, annotations/instances_*2017.json, "
+                              "as torchvision's references/detection/train.py reads (needs --val-fraction)")
+    t = tools.add_parser("labelme", parents=[common, options], help="labelme's per-image JSON files",
+                         description="Import a folder of labelme JSON files (polygon, rectangle, circle shapes).")
+    t.add_argument("src", help="folder of labelme .json files (or one file)")
+    t = tools.add_parser("via", parents=[common, options], help="a VIA 2.x project or exported JSON",
+                         description="Import a VGG Image Annotator project (polygon, rect, circle, ellipse regions).")
+    t.add_argument("project", help="VIA project .json (or 'Export as JSON' output)")
+    t.add_argument("--images", required=True, metavar="DIR", help="folder holding the project's images")
+    t.add_argument("--label-attribute", metavar="NAME",
+                   help="region attribute holding the class (default: the only one the regions carry)")
+    p.set_defaults(func=cmd_import)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="minimrcnn",
@@ -286,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     _train_parser(sub, common)
+    _import_parser(sub, common)
 
     p = sub.add_parser("eval", parents=[common], help="COCO AP (bbox and segm) of a weights file")
     p.add_argument("--weights", required=True, help="model.npz written by train")
@@ -295,11 +357,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("predict", parents=[common], help="draw predictions on images, or write COCO results JSON")
+    p = sub.add_parser("predict", parents=[common], help="draw predictions on images, or write COCO results JSON",
+                       description="Predict images (files, folders, glob patterns): one overlay per image at its "
+                                   "own resolution and detections.json (COCO results with file names) in --out; "
+                                   "or a whole COCO folder (--coco) into one results JSON.")
     p.add_argument("--weights", required=True, help="model.npz written by train")
-    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files, folders of images, or glob patterns")
     p.add_argument("--coco", metavar="DIR", help="predict a COCO folder into one results JSON")
-    p.add_argument("--out", help="output folder for overlays / results JSON path")
+    p.add_argument("--out", help="output folder for overlays and detections.json (default: runs/predict), "
+                                 "or the results JSON path with --coco (default: runs/predict/results.json)")
     p.add_argument("--score-threshold", type=_probability, default=None,
                    help="keep detections scoring above this (default: 0.05 for --coco results, as torchvision; "
                         "0.5 for overlays)")
@@ -321,11 +387,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--overwrite", action="store_true",
                    help="DIR may hold files: replace DIR/images/ (stale images included) and DIR/annotations.json; "
                         "without it a non-empty DIR is refused")
+    e.add_argument("--layout", choices=["minimrcnn", "torchvision-references"], default="minimrcnn",
+                   help="torchvision-references: DIR/train2017, DIR/val2017, DIR/annotations/instances_*2017.json "
+                        "with polygon masks, for torchvision's references/detection/train.py")
+    e.add_argument("--num-val-images", type=_positive_int, default=32,
+                   help="with --layout torchvision-references: images of val2017, generated with seed + 1 "
+                        "(default: 32)")
     e.set_defaults(func=cmd_shapes_export)
 
     p = sub.add_parser("convert", parents=[common], help="convert weights between torchvision .pth and minimrcnn .npz")
     p.add_argument("input", help="in.pth (torchvision state_dict) or in.npz")
     p.add_argument("output", help="out.npz (from a torch file), or out.pth / out.pt (from an .npz); other names are refused")
+    p.add_argument("--for-references", action="store_true",
+                   help="write the checkpoint dict torchvision's references/detection/train.py --resume reads")
+    p.add_argument("--lr", type=_positive_float, default=0.02,
+                   help="with --for-references: the learning rate stored for train.py (default: 0.02, its "
+                        "default for 8 GPUs x 2 images; scale it by GPUs / 8)")
     p.set_defaults(func=cmd_convert)
     return parser
 
@@ -352,7 +429,7 @@ def main(argv=None) -> int:
     from minimrcnn.train.diverge import TrainingDiverged
 
     runtime.keep_freed_memory()  # fewer page faults per step; this process only (runtime docstring)
-    command = args.command + (f" {args.shapes_command}" if args.command == "shapes" else "")
+    command = " ".join([args.command] + [getattr(args, f"{args.command}_command", None) or ""]).strip()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -95,3 +95,29 @@ def read_npz(path: str, what: str, keys: Iterable[str] | None = None) -> dict:
 
 class _Refused(Exception):
     pass
+
+
+def atomic_folder(path: str, fill: Callable[[str], None]) -> None:
+    """Create the folder ``path`` whole: ``fill(tmp)`` writes into a temporary folder beside it,
+    which is then renamed to ``path``. ``path`` must not exist, or be an empty folder.
+
+    Raises:
+        ValueError naming ``path`` if it exists and is not an empty folder. On any error the
+        temporary folder is removed: nothing is left half-written.
+    """
+    import shutil
+
+    if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+        raise ValueError(f"{path} exists and is not an empty folder: choose a new folder")
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    try:
+        fill(tmp)
+        os.chmod(tmp, 0o777 & ~_current_umask())     # mkdtemp makes it 0700; give mkdir's permissions
+        if os.path.isdir(path):
+            os.rmdir(path)
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

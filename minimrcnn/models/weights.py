@@ -102,8 +102,13 @@ def _import_torch():
 def convert_torch_to_npz(in_pth: str, out_npz: str) -> list:
     """torchvision checkpoint (.pth state_dict) -> .npz with current key names. Returns the keys."""
     torch = _import_torch()
+    import argparse
+
     try:
-        state = torch.load(in_pth, map_location="cpu", weights_only=True)
+        # references/detection/train.py stores its argparse Namespace beside the weights; allow
+        # that one plain class, nothing else that weights_only refuses
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            state = torch.load(in_pth, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated file, not a torch file, a pickle that weights_only refuses, ...
         raise ValueError(f"{in_pth} is not a readable torch state_dict: {type(exc).__name__}: {exc}") from exc
     for wrapper in ("model", "state_dict"):

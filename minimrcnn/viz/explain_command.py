@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from minimrcnn.data.images import read_image
+
 DEFAULT_RUN_WEIGHTS = os.path.join("runs", "shapes", "model.npz")
 PRESETS = ("shapes", "resnet50_fpn")
 
@@ -66,7 +68,6 @@ def _load(weights: str, preset: str):
 
 def _input(args):
     """(image uint8[H, W, 3], target or None, class names or None, description) from the arguments."""
-    from PIL import Image
 
     from minimrcnn.cli import CLIError, _coco_dir
 
@@ -79,10 +80,9 @@ def _input(args):
         raise CLIError("explain: --image-id needs --coco DIR")
     if args.image is not None:
         try:
-            with Image.open(args.image) as im:
-                image = np.asarray(im.convert("RGB"))
-        except Exception as exc:
-            raise CLIError(f"cannot read image {args.image}: {exc}")
+            image = read_image(args.image)              # uint8[H, W, 3], upright; modes as data/images.py says
+        except ValueError as exc:
+            raise CLIError(str(exc))
         return image, None, None, args.image
     if args.shapes_index is not None:
         from minimrcnn.data.shapes import CLASS_NAMES, ShapesDataset

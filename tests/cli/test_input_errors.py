@@ -189,8 +189,9 @@ def test_predict_reads_sixteen_bit_and_exif_rotated_images_as_their_plain_twins(
     result = run_cli(["predict", "--weights", f"{world}/model.npz", "--score-threshold", "0",
                       *[str(tmp_path / f"{n}.png") for n in names], "--out", str(tmp_path / "out")], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    drawn = [int(line.split(": ")[1].split(" instance")[0]) for line in result.stdout.splitlines()]
-    assert len(drawn) == 4 and drawn[0] == drawn[1] > 0 and drawn[2] == drawn[3] > 0, result.stdout
+    detections = json.loads((tmp_path / "out" / "detections.json").read_text())
+    drawn = [sum(1 for d in detections if d["file_name"].endswith(f"{n}.png")) for n in names]
+    assert drawn[0] == drawn[1] > 0 and drawn[2] == drawn[3] > 0, drawn
     overlay = {n: np.asarray(Image.open(tmp_path / "out" / f"{n}_pred.png")) for n in names}
     np.testing.assert_array_equal(overlay["eight"], overlay["sixteen"])
     np.testing.assert_array_equal(overlay["upright"], overlay["rotated"])

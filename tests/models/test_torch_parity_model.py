@@ -12,48 +12,12 @@ import pytest
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
-from torch import nn  # noqa: E402
-from torchvision.models.detection import MaskRCNN as TVMaskRCNN  # noqa: E402
-from torchvision.models.detection.anchor_utils import AnchorGenerator as TVAnchorGenerator  # noqa: E402
-from torchvision.models.detection.backbone_utils import BackboneWithFPN as TVBackboneWithFPN  # noqa: E402
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead  # noqa: E402
-from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor  # noqa: E402
-from torchvision.models.resnet import BasicBlock  # noqa: E402
-
+from minimrcnn.interop import preset_of_weights, torchvision_model  # noqa: E402
 from minimrcnn.models import LOSS_NAMES, maskrcnn_resnet50_fpn, maskrcnn_shapes  # noqa: E402
 
 
-class ShapesBody(nn.Module):
-    """torchvision's ResNet layout with BasicBlocks [2,2,2,2], widths 16..128 and GroupNorm(4)."""
-
-    def __init__(self):
-        super().__init__()
-        norm = lambda c: nn.GroupNorm(4, c)  # noqa: E731
-        self.conv1 = nn.Conv2d(3, 16, 7, 2, 3, bias=False)
-        self.bn1 = norm(16)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        inplanes = 16
-        for i, (width, stride) in enumerate(zip((16, 32, 64, 128), (1, 2, 2, 2))):
-            down = None
-            if stride != 1 or inplanes != width:
-                down = nn.Sequential(nn.Conv2d(inplanes, width, 1, stride, bias=False), norm(width))
-            blocks = [BasicBlock(inplanes, width, stride, down, norm_layer=norm),
-                      BasicBlock(width, width, norm_layer=norm)]
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-            inplanes = width
-
-
 def torchvision_shapes():
-    backbone = TVBackboneWithFPN(ShapesBody(), {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
-                                 [16, 32, 64, 128], 64)
-    anchors = TVAnchorGenerator(((8,), (16,), (32,), (64,), (128,)), ((0.5, 1.0, 2.0),) * 5)
-    return TVMaskRCNN(
-        backbone, num_classes=None, min_size=128, max_size=128, rpn_anchor_generator=anchors,
-        rpn_pre_nms_top_n_train=1000, rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_train=500,
-        rpn_post_nms_top_n_test=250, box_batch_size_per_image=128,
-        box_head=TwoMLPHead(64 * 7 * 7, 256), box_predictor=FastRCNNPredictor(256, 4),
-        mask_head=MaskRCNNHeads(64, (64, 64, 64, 64), 1), mask_predictor=MaskRCNNPredictor(64, 64, 4))
+    return torchvision_model("shapes", num_classes=4)
 
 
 def move_weights(ours, theirs):
@@ -140,11 +104,55 @@ def test_shapes_preset_training_losses_and_gradients_parity():
 def test_resnet50_preset_eval_parity():
     ours = maskrcnn_resnet50_fpn(num_classes=91, norm="bn", seed=0).astype(np.float64).eval()
     ours.transform.min_size = ours.transform.max_size = 256  # smaller than COCO's 800 to stay fast
-    theirs = torchvision.models.detection.maskrcnn_resnet50_fpn(
-        weights=None, weights_backbone=None, num_classes=91, min_size=256, max_size=256)
+    theirs = torchvision_model("resnet50_fpn", num_classes=91, norm="bn", min_size=256, max_size=256)
     theirs = move_weights(ours, theirs).eval()
     image = np.random.default_rng(0).random((3, 200, 300))
     out = ours([image])
     with torch.no_grad():
         ref = theirs([torch.from_numpy(image)])
     compare_detections(out, ref)
+
+
+@pytest.mark.parametrize("norm", ["bn", "frozen_bn", "gn"])
+def test_resnet50_builder_matches_the_preset_and_torchvision(norm):
+    ours = maskrcnn_resnet50_fpn(num_classes=5, norm=norm)
+    theirs = torchvision_model("resnet50_fpn", num_classes=5, norm=norm)
+    ours_state, theirs_state = ours.state_dict(), theirs.state_dict()
+    assert list(ours_state) == list(theirs_state)
+    assert all(tuple(ours_state[k].shape) == tuple(theirs_state[k].shape) for k in ours_state)
+    assert {n for n, p in ours.named_parameters() if p.requires_grad} == \
+        {n for n, p in theirs.named_parameters() if p.requires_grad}
+    assert preset_of_weights(ours_state) == ("resnet50_fpn", {"num_classes": 5, **({} if norm == "frozen_bn" else {"norm": norm})})
+    if norm == "bn":   # what torchvision's own builder makes without pretrained weights
+        tv = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=5)
+        assert str(tv) == str(theirs)
+
+
+def test_shapes_builder_loads_the_preset_strictly():
+    ours = maskrcnn_shapes(num_classes=7)
+    theirs = move_weights(ours, torchvision_model("shapes", num_classes=7))   # strict=True inside
+    assert preset_of_weights(ours.state_dict()) == ("shapes", {"num_classes": 7})
+    assert sum(p.numel() for p in theirs.parameters()) == sum(p.data.size for p in ours.parameters())
+    with pytest.raises(ValueError, match="preset must be one of"):
+        torchvision_model("resnet18")
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 2"):
+        torchvision_model("shapes", num_classes=1)
+
+
+def test_convert_prints_the_two_lines_that_load_the_result(tmp_path, capsys, monkeypatch):
+    from minimrcnn.cli import main
+    from minimrcnn.models.weights import save_weights
+
+    monkeypatch.chdir(tmp_path)
+    ours = maskrcnn_shapes(num_classes=3, seed=1)
+    save_weights(ours, "model.npz")
+    assert main(["convert", "model.npz", "model.pth"]) == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert lines == ["import torch; from minimrcnn.interop import torchvision_model",
+                     "model = torchvision_model('shapes', num_classes=3); "
+                     "model.load_state_dict(torch.load('model.pth', weights_only=True))"]
+    scope = {}
+    exec("\n".join(lines), scope)          # the lines as a user pastes them
+    loaded = scope["model"].state_dict()
+    for key, value in ours.state_dict().items():
+        np.testing.assert_array_equal(loaded[key].numpy(), value)
