@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import sys
 
 import minimrcnn
@@ -142,8 +143,6 @@ def cmd_train(args) -> int:
 
 
 def resume_command(out: str) -> str:
-    import shlex
-
     return f"minimrcnn train --resume --out {shlex.quote(out)}"
 
 

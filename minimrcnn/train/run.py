@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+
+from tqdm.auto import tqdm
 
 from minimrcnn import runtime
 from minimrcnn.data.datasets import Subset
@@ -41,8 +44,6 @@ def config_for_resume(out_dir: str, **changes) -> TrainConfig:
 
 def say(text: str, file=None) -> None:
     """Print above a running progress bar without breaking it (stdout unless told)."""
-    from tqdm.auto import tqdm
-
     tqdm.write(text, file=file or sys.stdout)
 
 
@@ -169,7 +170,7 @@ def _finish(trainer, val, out_dir, resumed_from, keep_if_best, best) -> dict:
                                   score_outputs(Subset(val, n), outputs[:n]), final=True)
     keep_if_best(final_on_subset)
 
-    from minimrcnn.viz.draw import save_prediction_grid, save_training_curves
+    from minimrcnn.viz.draw import save_prediction_grid, save_training_curves   # loads matplotlib: only here
 
     targets = [val[i][1] for i in range(min(NUM_DRAWN, len(val)))]
     save_prediction_grid(os.path.join(out_dir, "predictions.png"), images[:NUM_DRAWN], outputs[:NUM_DRAWN],
@@ -202,8 +203,6 @@ def _score(record: dict) -> float:
 
 def _best_so_far(trainer) -> dict | None:
     """The best evaluation along the way already in metrics.jsonl (a resumed run), if best.npz exists."""
-    import json
-
     if not (os.path.exists(trainer.metrics_path) and os.path.exists(os.path.join(trainer.out_dir, "best.npz"))):
         return None
     best = None

@@ -236,3 +236,19 @@ def test_eval_says_what_it_used(finished, tmp_path, monkeypatch, capsys):
     assert "evaluate" in captured.err and "predict" not in captured.err   # the bar's label
     stats = json.load(open("run/e.json"))
     assert stats["num_images"] == 2 and set(stats["per_class"]["bbox"]) == {"square", "circle", "triangle"}
+
+
+def test_ctrl_c_during_the_final_evaluation_says_the_training_is_complete(tmp_path, monkeypatch):
+    import minimrcnn.train.run as run_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "predict_dataset", interrupted)
+    folder = str(tmp_path / "run")
+    status, _, err = run_main(["train", "--out", folder, "--iters", "1", "--eval-every", "0"] + TINY[2:])
+    assert status == 130
+    assert (f"stopped by SIGINT during the final evaluation, after training; the checkpoint of iteration 1 is "
+            f"complete ({folder}/checkpoint.npz)") in err
+    assert f"Resume with:\n  minimrcnn train --resume --out {folder}" in err
+    assert not os.path.exists(os.path.join(folder, ".lock"))
