@@ -84,9 +84,11 @@ def stats_lines(stats: dict, num_images: int) -> list[str]:
     missing = sorted({k for t in ("bbox", "segm") for k, v in stats[t].items() if v == -1},
                      key=list(stats["bbox"]).index)
     if missing:
-        why = {AREA_OF_STAT[k[-1]] for k in missing if k[-1] in AREA_OF_STAT}
-        lines.append(f"  -1 = nothing to measure: {', '.join(missing)}; the held-out images hold no "
-                     + " and no ".join(sorted(why)) if why else f"  -1 = nothing to measure: {', '.join(missing)}")
+        line = f"  -1 = nothing to measure: {', '.join(missing)}"
+        why = sorted({AREA_OF_STAT[k[-1]] for k in missing if k[-1] in AREA_OF_STAT})
+        if why:
+            line += "; the held-out images hold no " + " and no ".join(why)
+        lines.append(line)
     return lines
 
 
