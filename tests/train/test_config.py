@@ -112,3 +112,19 @@ def test_a_checkpoint_from_before_the_field_resumes_with_what_it_trained_with():
     old = TrainConfig().to_dict()
     del old["box_batch_size_per_image"]
     assert TrainConfig.from_dict(old).box_batch_size_per_image == 128
+
+
+def test_the_warmup_warning_only_when_a_milestone_falls_inside_the_warmup():
+    from minimrcnn.optim import SGD, WarmupMultiStepLR
+    from minimrcnn.train.report import warmup_warning
+
+    def warning(config):
+        scheduler = WarmupMultiStepLR(SGD([], lr=config.lr), config.milestone_iters(), config.gamma,
+                                      config.warmup_iters, config.warmup_factor)
+        return warmup_warning(config, scheduler)
+
+    assert warning(TrainConfig()) is None and warning(TrainConfig(iters=300)) is None
+    text = warning(TrainConfig(iters=40))
+    assert text.startswith("warning: the learning-rate drops at iterations [30, 36] fall inside the "
+                           "100-iteration warmup, so the lr never reaches 0.02 (it peaks at 0.0058)")
+    assert "\n" not in text and "x0.1 at iterations [30, 36]" in text
