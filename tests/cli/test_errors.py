@@ -65,6 +65,8 @@ def world(tmp_path_factory):
     ckpt = (w / "run" / "checkpoint.npz").read_bytes()
     (w / "broken_run" / "checkpoint.npz").write_bytes(ckpt[: len(ckpt) // 3])
     os.makedirs(w / "empty")
+    os.makedirs(w / "no_checkpoint")
+    (w / "no_checkpoint" / "metrics.jsonl").write_text('{"type": "train", "iter": 1}\n')
     from PIL import Image
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(w / "image.png")
     return w
@@ -85,6 +87,15 @@ CASES = {
                      ["argument --box-batch-size-per-image: expected an integer >= 4, got 3"]),
     "tiny image size": (["train", "--image-size", "8"], 2, ["argument --image-size: expected an integer >= 32"]),
     "unknown command": (["frobnicate"], 2, ["invalid choice"]),
+    "decreasing milestones": (["train", "--milestones", "0.9", "0.5", "--out", "{w}/new"] + TINY, 2,
+                              ["--milestones must be increasing fractions in (0, 1], got (0.9, 0.5)"]),
+    "--coco without --val-coco": (["train", "--coco", "{w}/coco", "--out", "{w}/new"] + TINY, 2,
+                                  ["coco {w}/coco is given without val_coco", "--val-coco {w}/coco"]),
+    "--resume with --overwrite": (["train", "--resume", "--overwrite", "--out", "{w}/run", "--no-progress"], 2,
+                                  ["--resume and --overwrite contradict each other"]),
+    "--resume of a run killed before its first checkpoint": (
+        ["train", "--resume", "--out", "{w}/no_checkpoint", "--no-progress"], 2,
+        ["--resume: no checkpoint at {w}/no_checkpoint/checkpoint.npz", "--overwrite"]),
     "missing --coco folder": (["train", "--coco", "{w}/nowhere", "--val-coco", "{w}/coco", "--out", "{w}/new"] + TINY, 2,
                               ["--coco {w}/nowhere is not a COCO-format folder", "{w}/nowhere/annotations.json"]),
     "truncated --val-coco json": (["train", "--val-coco", "{w}/truncated_json", "--out", "{w}/new"] + TINY, 2,
