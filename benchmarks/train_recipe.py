@@ -21,6 +21,7 @@ import os
 import sys
 
 from minimrcnn.cli import main as minimrcnn_main
+from minimrcnn.train.trainer import is_eval_record, stats_of_record
 
 
 def read_run(run_dir: str):
@@ -33,7 +34,8 @@ def read_run(run_dir: str):
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         records = [json.loads(line) for line in f]
     steps = sorted(r["s_per_iter"] for r in records if "s_per_iter" in r)
-    return summary, [r for r in records if "eval" in r], steps[len(steps) // 2]
+    evals = [dict(r, eval=stats_of_record(r)) for r in records if is_eval_record(r)]   # either metrics layout
+    return summary, evals, steps[len(steps) // 2]
 
 
 def recipe_label(summary: dict) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import shlex
 import sys
 
 import minimrcnn
-from minimrcnn.train.config import TrainConfig
+from minimrcnn.train.config import QUICK, TrainConfig
 
 
 class CLIError(Exception):
@@ -70,9 +72,8 @@ def _number(what: str, ok):
     return parse
 
 
-_positive_float = _number("a positive number", lambda v: 0 < v < float("inf"))
-_non_negative_float = _number("a number >= 0", lambda v: 0 <= v < float("inf"))
 _probability = _number("a number in [0, 1]", lambda v: 0 <= v <= 1)
+_positive_float = _number("a number > 0", lambda v: v > 0)
 
 
 def _coco_dir(path: str | None, flag: str = "--coco") -> str | None:
@@ -113,15 +114,44 @@ def _write_json(path: str, data, indent: int | None = 2) -> None:
 
 # ----------------------------------------------------------------------------- train / eval / predict
 def cmd_train(args) -> int:
-    from minimrcnn.train.command import cmd_train as run_train_command
+    """Flags -> TrainConfig -> ``minimrcnn.train.train``; prints the resume command when stopped."""
+    from minimrcnn.train import config_for_resume, train
+    from minimrcnn.train.trainer import TrainingInterrupted
 
-    _coco_dir(args.coco, "--coco")
-    _coco_dir(args.val_coco, "--val-coco")
-    return run_train_command(args)
+    given = {f.name: getattr(args, f.name) for f in _config_fields() if getattr(args, f.name) is not None}
+    if "milestones" in given:
+        given["milestones"] = tuple(given["milestones"])
+    if args.quick:
+        for name, value in QUICK.items():
+            given.setdefault(name, value)
+    if args.extend and "iters" not in given:
+        raise CLIError("--extend needs --iters N: the new, larger number of iterations")
+    _coco_dir(given.get("coco"), "--coco")
+    _coco_dir(given.get("val_coco"), "--val-coco")
+    resume = args.resume or args.extend
+    config = config_for_resume(args.out, **given) if resume else TrainConfig(**given)
+    try:
+        config.validate()
+    except ValueError as exc:     # name the flag, not the field
+        message = str(exc)
+        for f in _config_fields():
+            message = message.replace(f"TrainConfig.{f.name} ", f"{_flag(f)} ")
+        raise CLIError(message) from None
+    try:
+        train(config, args.out, resume=resume, extend=args.extend, overwrite=args.overwrite,
+              progress=not args.no_progress)
+    except TrainingInterrupted as stop:
+        print(f"minimrcnn train: {stop.describe(config.iters)}. Resume with:\n  {resume_command(args.out)}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def resume_command(out: str) -> str:
+    return f"minimrcnn train --resume --out {shlex.quote(out)}"
 
 
 def cmd_eval(args) -> int:
-    from minimrcnn.train.config import TrainConfig
+    from minimrcnn.train import report
     from minimrcnn.train.evaluate import evaluate_model, validation_dataset
 
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.weights)), "eval.json")
@@ -129,11 +159,15 @@ def cmd_eval(args) -> int:
         raise CLIError(f"--out {out} is a folder: give the path of the stats JSON file")
     model = _load_model(args.weights)
     dataset = validation_dataset(TrainConfig(val_coco=_coco_dir(args.coco)), args.num_images)
-    stats = evaluate_model(model, dataset, progress=not args.no_progress)
-    _print_stats("bbox", stats["bbox"])
-    _print_stats("segm", stats["segm"])
-    _write_json(out, stats)
-    print(f"  {out}")
+    where = f"COCO folder {report.shown_path(args.coco)}" if args.coco else "generated held-out shapes"
+    print(f"evaluating {report.shown_path(args.weights)} on {len(dataset)} images ({where})")
+    stats = evaluate_model(model, dataset, progress=not args.no_progress, per_class=True)
+    for line in report.stats_lines(stats, len(dataset)):
+        print(line)
+    print(f"per-class AP ({len(dataset)} images):")
+    print(report.per_class_table(stats["per_class"]))
+    _write_json(out, {**stats, "num_images": len(dataset)})
+    print(f"  {report.shown_path(out)}")
     return 0
 
 
@@ -149,7 +183,8 @@ def cmd_predict(args) -> int:
     if folder:
         from minimrcnn.data.coco import CocoDataset
         from minimrcnn.eval.results import results_from_predictions
-        from minimrcnn.train.evaluate import category_ids_of, predict_dataset
+        from minimrcnn.data.datasets import category_ids_of
+        from minimrcnn.train.evaluate import predict_dataset
 
         out = args.out or os.path.join("runs", "predict", "results.json")
         if os.path.isdir(out):
@@ -266,41 +301,62 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _config_fields():
+    """The TrainConfig fields that are flags of ``minimrcnn train``, in declaration order."""
+    return [f for f in dataclasses.fields(TrainConfig) if f.metadata["flag"]]
+
+
+def _flag(field) -> str:
+    return "--" + field.name.replace("_", "-")
+
+
+def _field_parser(field):
+    """argparse ``type=`` for one field: its type, then its range check (lists are checked whole later)."""
+    kind, check = field.metadata["kind"], field.metadata["check"]
+    per_item = isinstance(field.default, tuple)
+
+    def parse(text: str):
+        expected = check.expected if check and not per_item else f"a {'number' if kind is float else kind.__name__}"
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        if check is not None and not per_item and not check.ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        return value
+    return parse
+
+
+METAVARS = {int: "N", float: "X", str: "DIR"}
+# The train flags that are not TrainConfig fields: where the run goes and how it starts.
+RUN_FLAGS = ("--out", "--resume", "--extend", "--overwrite", "--quick", "--no-progress", "--debug")
+
+
 def _train_parser(sub, common) -> None:
     p = sub.add_parser("train", parents=[common], help="train Mask R-CNN (default: tiny shapes generated on the fly)",
                        description="Train, evaluating a few times along the way, then evaluate on held-out images "
                                    "and draw predictions. Ctrl-C (or SIGTERM) finishes the current step, writes "
-                                   "the checkpoint and prints the command that resumes.")
-    p.add_argument("--preset", choices=["shapes"], help="model preset (default: shapes)")
-    p.add_argument("--iters", type=_positive_int, help=f"SGD iterations (default: {TrainConfig.iters})")
-    p.add_argument("--batch-size", type=_positive_int, help=f"images per iteration (default: {TrainConfig.batch_size})")
-    p.add_argument("--lr", type=_positive_float, help=f"base learning rate (default: {TrainConfig.lr})")
-    p.add_argument("--box-batch-size-per-image", type=_int_at_least(4, "an integer >= 4"), metavar="N",
-                   help="RoIs sampled per training image for the box head, at most a quarter positive; the "
-                        f"positives also train the mask head (default: {TrainConfig.box_batch_size_per_image})")
-    p.add_argument("--clip-grad-norm", type=_non_negative_float, metavar="MAX",
-                   help=f"rescale gradients whose global L2 norm exceeds MAX (default: {TrainConfig.clip_grad_norm:g}, off)")
-    p.add_argument("--coco", metavar="DIR", help="train on a COCO-format folder (DIR/images, DIR/annotations.json)")
-    p.add_argument("--val-coco", metavar="DIR", help="evaluate on a COCO-format folder")
-    p.add_argument("--image-size", type=_int_at_least(32, "an integer >= 32"),
-                   help=f"side of the generated shapes images (default: {TrainConfig.image_size})")
-    p.add_argument("--num-val-images", type=_positive_int, help=f"generated held-out images (default: {TrainConfig.num_val_images})")
-    p.add_argument("--eval-every", type=_non_negative_int, metavar="N",
-                   help=f"evaluate on {TrainConfig.num_periodic_val_images} held-out images every N iterations; 0: only at the end "
-                        "(default: iters // 4, i.e. 3 evaluations along the way, or 0 below 200 iterations)")
-    p.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
-                   help=f"write checkpoint.npz every N iterations (default: {TrainConfig.checkpoint_every}; also at the end and on Ctrl-C)")
-    p.add_argument("--log-every", type=_positive_int, metavar="N",
-                   help=f"write the losses to metrics.jsonl every N iterations (default: {TrainConfig.log_every})")
+                                   "the checkpoint and prints the command that resumes. Every setting below is a "
+                                   "field of minimrcnn.train.TrainConfig; `minimrcnn train` is "
+                                   "minimrcnn.train.train(config, RUN_DIR).")
+    for field in _config_fields():       # one flag per TrainConfig field: its help, its default, its range
+        default = field.default
+        shown = field.metadata["unset"] if default is None else " ".join(map(str, default)) if isinstance(
+            default, tuple) else default
+        p.add_argument(_flag(field), type=_field_parser(field), nargs="+" if isinstance(default, tuple) else None,
+                       metavar="NAME" if field.name == "preset" else METAVARS[field.metadata["kind"]],
+                       help=f"{field.metadata['help']} (default: {shown})")
     p.add_argument("--out", default="runs/shapes", metavar="RUN_DIR", help="output folder (default: runs/shapes)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in RUN_DIR from its checkpoint, with its settings")
     p.add_argument("--extend", action="store_true",
                    help="train a finished run further, to --iters N: its learning-rate milestones stay at "
                         "their iterations (implies --resume)")
-    p.add_argument("--seed", type=_non_negative_int, help=f"seed of everything random (default: {TrainConfig.seed})")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a RUN_DIR that holds a run (its run files are deleted)")
     p.add_argument("--quick", action="store_true",
-                   help="a short run: 300 iterations (~1.5 min on 2 cores), 50 validation images")
+                   help="a short run: " + ", ".join(f"{_flag(f)} {QUICK[f.name]}" for f in _config_fields()
+                                                    if f.name in QUICK) + " (unless given)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -131,3 +131,22 @@ def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
 def freed_memory_kept() -> bool:
     """``True`` when ``keep_freed_memory()`` has been applied in this process."""
     return _freed_memory_kept
+
+
+def kernel_cache_is_cold(roots=None) -> bool:
+    """True when no Numba cache index (*.nbi) exists yet for minimrcnn: this process compiles the kernels.
+
+    Numba writes its cache beside each module (``__pycache__``) or under ``NUMBA_CACHE_DIR``;
+    ``roots`` replaces those places (for tests). Always False with ``NUMBA_DISABLE_JIT=1``.
+    """
+    if jit_disabled():
+        return False
+    if roots is None:
+        roots = [os.path.dirname(os.path.abspath(__file__))]
+        if os.environ.get("NUMBA_CACHE_DIR"):
+            roots.append(os.environ["NUMBA_CACHE_DIR"])
+    for root in roots:
+        for _, _, files in os.walk(root):
+            if any(f.endswith(".nbi") for f in files):
+                return False
+    return True

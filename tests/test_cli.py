@@ -41,8 +41,8 @@ def test_every_command_has_help(command, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--iters", "0"], "expected a positive integer"),
-    (["train", "--lr", "abc"], "expected a positive number"),
+    (["train", "--iters", "0"], "expected an integer >= 1"),
+    (["train", "--lr", "abc"], "expected a number > 0"),
     (["eval"], "--weights"),
     (["frobnicate"], "invalid choice"),
 ])
@@ -86,7 +86,8 @@ def test_predict_and_eval_on_saved_weights(tmp_path, capsys):
                  "--no-progress"]) == 0
     import json
     stats = json.load(open(tmp_path / "e.json"))
-    assert set(stats) == {"bbox", "segm"} and len(stats["bbox"]) == 12
+    assert set(stats) == {"bbox", "segm", "per_class", "num_images"} and len(stats["bbox"]) == 12
+    assert stats["num_images"] == 2 and set(stats["per_class"]["segm"]) == {"square", "circle", "triangle"}
     assert np.isfinite(list(stats["segm"].values())).all()
     assert main(["predict", "--weights", weights, str(tmp_path / "missing.png")]) == 2
     assert "cannot read image" in capsys.readouterr().err

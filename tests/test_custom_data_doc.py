@@ -31,7 +31,7 @@ def trained_run(shapes_folder, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("custom_run") / "run")
     stderr = io.StringIO()
     # as on a first run (empty Numba cache), so the compile notes are printed too
-    with mock.patch("minimrcnn.train.run_folder.kernel_cache_is_cold", return_value=True), \
+    with mock.patch("minimrcnn.runtime.kernel_cache_is_cold", return_value=True), \
             contextlib.redirect_stderr(stderr):
         status = main(["train", "--coco", shapes_folder, "--val-coco", shapes_folder, "--iters", "2",
                        "--num-val-images", "4", "--out", out, "--no-progress"])

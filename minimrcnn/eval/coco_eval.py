@@ -208,12 +208,14 @@ def accumulate(per_image: list, max_det: int):
     return precision, recall
 
 
+def mean_valid(s: np.ndarray) -> float:
+    """Mean of the entries > -1 (-1 marks "no ground truth"); -1 when there is none."""
+    s = s[s > -1]
+    return float(np.mean(s)) if s.size else -1.0
+
+
 def summarize(precision: np.ndarray, recall: np.ndarray) -> dict:
     """The 12 numbers of COCOeval.summarize from precision[T, R, K, A, M] and recall[T, K, A, M]."""
-    def mean_valid(s):
-        s = s[s > -1]
-        return float(np.mean(s)) if s.size else -1.0
-
     def ap(iou=None, area="all", max_dets=100):
         a, m = AREA_LABELS.index(area), MAX_DETS.index(max_dets)
         s = precision[..., a, m]
@@ -251,6 +253,36 @@ def evaluate_coco(gt, results, iou_type: str = "bbox") -> dict:
     Returns:
         {AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl} as floats.
     """
+    precision, recall, _ = precision_recall(gt, results, iou_type)
+    return summarize(precision, recall)
+
+
+def per_category_ap(precision: np.ndarray, category_ids) -> dict:
+    """AP, AP50 and AP75 of each category from COCOeval's precision array (area all, 100 dets).
+
+    The per-class table detectron2 prints: the mean over IoU thresholds and recall levels of
+    one category's column of ``precision[T, R, K, A, M]``.
+
+    Returns:
+        {category_id: {"AP": .., "AP50": .., "AP75": ..}}; -1 for a category without GT.
+    """
+    a, m = AREA_LABELS.index("all"), MAX_DETS.index(100)
+    out = {}
+    for k, cat in enumerate(category_ids):
+        p = precision[:, :, k, a, m]                     # [T, R]
+        out[cat] = {"AP": mean_valid(p), "AP50": mean_valid(p[IOU_THRESHOLDS == 0.5]),
+                    "AP75": mean_valid(p[np.isclose(IOU_THRESHOLDS, 0.75)])}
+    return out
+
+
+def precision_recall(gt, results, iou_type: str = "bbox"):
+    """COCOeval's accumulated arrays: (precision float64[T, R, K, A, M], recall float64[T, K, A, M],
+    category ids [K]), -1 where a category has no GT. Arguments as :func:`evaluate_coco`.
+
+    T = 10 IoU thresholds, R = 101 recall levels, K categories (sorted ids), A = 4 area
+    ranges (all, small, medium, large), M = 3 max-detection limits (1, 10, 100): the layout
+    of pycocotools' ``COCOeval.eval["precision"]``.
+    """
     if iou_type not in ("bbox", "segm"):
         raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
     gt = _load_json(gt, "gt")
@@ -281,4 +313,4 @@ def evaluate_coco(gt, results, iou_type: str = "bbox") -> dict:
                 if p is not None:
                     precision[:, :, k, a, m] = p
                     recall[:, k, a, m] = r
-    return summarize(precision, recall)
+    return precision, recall, cat_ids

@@ -91,15 +91,17 @@ def maskrcnn_resnet50_fpn(num_classes: int = 91, norm: str = "frozen_bn", seed: 
                               num_classes=num_classes, min_size=800, max_size=1333, seed=seed, rng=rng)
 
 
-def maskrcnn_shapes(num_classes: int = 4, seed: int = 0, box_batch_size_per_image: int = 128) -> MaskRCNN:
+def maskrcnn_shapes(num_classes: int = 4, seed: int = 0, box_batch_size_per_image: int = 64) -> MaskRCNN:
     """The tiny preset of docs/shapes-preset.md: ResNet-18-like GN(4) body 16..128, FPN 64.
 
     102 state_dict keys, about 1.94 M parameters, 128 x 128 input.
 
     Args:
         box_batch_size_per_image (int): RoIs the box head samples per training image, a
-            quarter of them positive at most (torchvision's argument of the same name). A
-            training setting only: the weights do not depend on it.
+            quarter of them positive at most (torchvision's argument of the same name; 512 in
+            its COCO model). A training setting only: the weights do not depend on it. 64 is
+            also ``TrainConfig().box_batch_size_per_image``, the recipe the lesson asset was
+            trained with (a test keeps the two equal).
     """
     _check_num_classes(num_classes)
     rng = np.random.default_rng(seed)

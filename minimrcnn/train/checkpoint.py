@@ -7,6 +7,7 @@ reads it):
     optim/<name>                the optimizer's state (momentum buffers, lr, ...)
     meta/iteration              int64[]: iterations completed
     meta/dataset_length         int64[]: images in the training folder (-1: the generated stream)
+    meta/train_seconds          float64[]: seconds spent in training steps so far, over every resume
     meta/config                 str[]: the training config as JSON
     meta/format                 str[]: "minimrcnn-checkpoint-1"
 
@@ -40,9 +41,10 @@ def _unflatten(prefix: str, arrays: Mapping[str, np.ndarray]) -> dict:
 
 
 def save_checkpoint(path: str, model_state: Mapping, optim_state: Mapping, iteration: int, config: dict,
-                    dataset_length: int | None = None) -> None:
+                    dataset_length: int | None = None, train_seconds: float = 0.0) -> None:
     """Write a training checkpoint atomically (see the module docstring for the layout)."""
-    arrays = {"meta/dataset_length": np.array(-1 if dataset_length is None else dataset_length, dtype=np.int64)}
+    arrays = {"meta/dataset_length": np.array(-1 if dataset_length is None else dataset_length, dtype=np.int64),
+              "meta/train_seconds": np.array(train_seconds, dtype=np.float64)}
     arrays.update(_flatten("model", model_state))
     arrays.update(_flatten("optim", optim_state))
     arrays["meta/iteration"] = np.array(iteration, dtype=np.int64)
@@ -65,7 +67,8 @@ def load_checkpoint(path: str) -> dict:
 
     Returns:
         dict with ``model`` (state_dict), ``optim`` (optimizer state), ``iteration`` (int),
-        ``config`` (dict) and ``dataset_length`` (int, -1 for the generated stream, None if not recorded).
+        ``config`` (dict), ``dataset_length`` (int, -1 for the generated stream, None if not recorded)
+        and ``train_seconds`` (float, None if not recorded).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -74,12 +77,14 @@ def load_checkpoint(path: str) -> dict:
     """
     arrays = _read(path)
     length = arrays.get("meta/dataset_length")      # absent in checkpoints written before it existed
+    seconds = arrays.get("meta/train_seconds")      # likewise
     return {
         "model": _unflatten("model", arrays),
         "optim": _unflatten("optim", arrays),
         "iteration": int(arrays["meta/iteration"]),
         "config": json.loads(str(arrays["meta/config"])),
         "dataset_length": None if length is None else int(length),
+        "train_seconds": None if seconds is None else float(seconds),
     }
 
 

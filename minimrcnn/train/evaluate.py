@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from minimrcnn.data.datasets import category_ids_of
+
 
 def validation_dataset(config, num_images: int):
     """The held-out set: ``config.val_coco`` if given, else generated shapes with ``val_seed``."""
@@ -16,14 +18,6 @@ def validation_dataset(config, num_images: int):
     from minimrcnn.data.shapes import ShapesDataset
 
     return ShapesDataset(num_images=num_images, seed=config.val_seed, image_size=config.image_size)
-
-
-def category_ids_of(dataset) -> list[int]:
-    """COCO category id of each contiguous label 1..K-1 (identity for generated shapes)."""
-    ids = getattr(dataset, "category_ids", None)
-    if ids is not None:
-        return list(ids)[1:]  # entry 0 is the background placeholder (index = label)
-    return list(range(1, len(dataset.class_names)))
 
 
 def coco_gt_from_dataset(dataset) -> dict:
@@ -48,25 +42,7 @@ def coco_gt_from_dataset(dataset) -> dict:
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
-class Subset:
-    """The first ``n`` samples of a dataset (all of them if it has fewer)."""
-
-    def __init__(self, dataset, n: int):
-        self.dataset, self.n = dataset, min(n, len(dataset))
-        for name in ("class_names", "category_ids"):   # what category_ids_of and the figures read
-            if hasattr(dataset, name):
-                setattr(self, name, getattr(dataset, name))
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        if not 0 <= i < self.n:
-            raise IndexError(f"index {i} out of range for a subset of {self.n}")
-        return self.dataset[i]
-
-
-def predict_dataset(model, dataset, batch_size: int = 8, progress: bool = False):
+def predict_dataset(model, dataset, batch_size: int = 8, progress: bool = False, desc: str = "predict"):
     """Run ``model`` in eval mode over ``dataset``; returns (list of uint8 images, list of outputs).
 
     Raises:
@@ -78,7 +54,7 @@ def predict_dataset(model, dataset, batch_size: int = 8, progress: bool = False)
 
     model.eval()
     images, outputs = [], []
-    for start in tqdm(range(0, len(dataset), batch_size), disable=not progress, desc="predict"):
+    for start in tqdm(range(0, len(dataset), batch_size), disable=not progress, desc=desc):
         batch = [dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))]  # uint8[H, W, 3]
         images.extend(batch)
         try:
@@ -96,13 +72,30 @@ def predict_dataset(model, dataset, batch_size: int = 8, progress: bool = False)
     return images, outputs
 
 
-def evaluate_model(model, dataset, batch_size: int = 8, progress: bool = False) -> dict:
-    """COCO stats of ``model`` on ``dataset``: ``{"bbox": {...12 stats}, "segm": {...}}``."""
-    from minimrcnn.eval.coco_eval import evaluate_coco
+def evaluate_model(model, dataset, batch_size: int = 8, progress: bool = False, per_class: bool = False) -> dict:
+    """COCO stats of ``model`` on ``dataset``: ``{"bbox": {...12 stats}, "segm": {...}}``.
+
+    With ``per_class``, also ``"per_class": {"bbox": {class name: {"AP", "AP50", "AP75"}}, "segm": ...}``
+    (-1: the class has no ground truth in ``dataset``).
+    """
+    _, outputs = predict_dataset(model, dataset, batch_size, progress, desc="evaluate")
+    return score_outputs(dataset, outputs, per_class)
+
+
+def score_outputs(dataset, outputs: list, per_class: bool = False) -> dict:
+    """COCO stats of predictions already made (``outputs[i]`` for ``dataset[i]``); as :func:`evaluate_model`."""
+    from minimrcnn.eval.coco_eval import per_category_ap, precision_recall, summarize
     from minimrcnn.eval.results import results_from_predictions
 
     gt = coco_gt_from_dataset(dataset)
-    _, outputs = predict_dataset(model, dataset, batch_size, progress)
     label_to_category = {label: c for label, c in enumerate(category_ids_of(dataset), start=1)}
-    results = results_from_predictions(outputs, [im["id"] for im in gt["images"]], label_to_category)
-    return {iou_type: evaluate_coco(gt, results, iou_type=iou_type) for iou_type in ("bbox", "segm")}
+    results = results_from_predictions(list(outputs), [im["id"] for im in gt["images"]], label_to_category)
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    stats, classes = {}, {}
+    for iou_type in ("bbox", "segm"):
+        precision, recall, category_ids = precision_recall(gt, results, iou_type)
+        stats[iou_type] = summarize(precision, recall)
+        classes[iou_type] = {names[c]: ap for c, ap in per_category_ap(precision, category_ids).items()}
+    if per_class:
+        stats["per_class"] = classes
+    return stats

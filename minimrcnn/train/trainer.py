@@ -19,24 +19,61 @@ import time
 
 import numpy as np
 
+from minimrcnn.data.datasets import Subset
 from minimrcnn.data.loader import batch_indices, load_batch
 from minimrcnn.models.mask_rcnn import LOSS_NAMES
 from minimrcnn.optim import clip_grad_norm
 from minimrcnn.train.checkpoint import load_checkpoint, save_checkpoint
-from minimrcnn.train.config import TRAINING_FIELDS, TrainConfig
+from minimrcnn.train.config import TrainConfig, training_differences
 from minimrcnn.train.diverge import LossWatch, NonFiniteLossError, TrainingDiverged, check_weights
 
-__all__ = ["Trainer", "TrainingInterrupted", "TrainingDiverged", "NonFiniteLossError", "build_model",
-           "build_train_dataset", "batch_indices", "load_batch"]
+__all__ = ["Trainer", "TrainBar", "TrainingInterrupted", "TrainingDiverged", "NonFiniteLossError", "build_model",
+           "build_train_dataset", "batch_indices", "load_batch", "eval_record", "stats_of_record"]
+
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+def eval_record(iteration: int, train_seconds: float, num_images: int, eval_seconds: float, stats: dict,
+                final: bool) -> dict:
+    """The metrics.jsonl line of one evaluation: flat keys, ``bbox_AP`` ... ``segm_ARl``."""
+    record = {"type": "eval", "iter": iteration, "final": final, "train_seconds": round(train_seconds, 2),
+              "num_images": num_images, "eval_seconds": round(eval_seconds, 2)}
+    for iou_type in ("bbox", "segm"):
+        record.update({f"{iou_type}_{k}": float(stats[iou_type][k]) for k in STAT_NAMES})
+    return record
+
+
+def stats_of_record(record: dict) -> dict:
+    """{"bbox": {AP, ...}, "segm": {...}} of an eval line (either layout: flat, or the older nested "eval")."""
+    if "eval" in record:
+        return record["eval"]
+    return {t: {k: record[f"{t}_{k}"] for k in STAT_NAMES if f"{t}_{k}" in record} for t in ("bbox", "segm")}
+
+
+def is_eval_record(record: dict) -> bool:
+    return record.get("type") == "eval" or "eval" in record
 
 
 class TrainingInterrupted(Exception):
-    """SIGINT/SIGTERM stopped :meth:`Trainer.run`; the checkpoint of ``iteration`` was written."""
+    """SIGINT/SIGTERM stopped the run; the checkpoint of ``iteration`` was written.
 
-    def __init__(self, signal_name: str, iteration: int, checkpoint_path: str):
+    ``during`` is "training" (:meth:`Trainer.run` stopped after a step) or "the final evaluation"
+    (training had finished: resuming redoes only the evaluation and the figures).
+    """
+
+    def __init__(self, signal_name: str, iteration: int, checkpoint_path: str, during: str = "training"):
         super().__init__(f"{signal_name} received: stopped after iteration {iteration}; "
                          f"checkpoint written to {checkpoint_path}")
         self.signal_name, self.iteration, self.checkpoint_path = signal_name, iteration, checkpoint_path
+        self.during = during
+
+    def describe(self, iters: int) -> str:
+        """What happened, in words, for a run of ``iters`` iterations."""
+        if self.during == "training":
+            return (f"stopped by {self.signal_name} after iteration {self.iteration} of {iters}; checkpoint "
+                    f"written to {self.checkpoint_path}")
+        return (f"stopped by {self.signal_name} during {self.during}, after training; the checkpoint of iteration "
+                f"{self.iteration} is complete ({self.checkpoint_path}), and resuming redoes {self.during}")
 
 
 def build_model(config: TrainConfig, num_classes: int):
@@ -109,7 +146,7 @@ class Trainer:
         self._build_scheduler()
         self._val_dataset = val_dataset
         self.iteration = 0
-        self.train_seconds = 0.0     # time spent in train_step (this process), for AP-vs-time
+        self.train_seconds = 0.0     # time spent in train_step, summed over resumes (kept in the checkpoint)
         self.loss_watch = LossWatch()
         self.checkpoint_path = os.path.join(out_dir, "checkpoint.npz")
         self.metrics_path = os.path.join(out_dir, "metrics.jsonl")
@@ -135,12 +172,12 @@ class Trainer:
         check_weights(self.model.named_parameters(), self.iteration, {}, self.checkpoint_path)
         optim_state = {str(k): v for k, v in self.optimizer.state_dict().items()}
         save_checkpoint(self.checkpoint_path, self.model.state_dict(), optim_state, self.iteration,
-                        self.config.to_dict(), dataset_length=self.dataset_length)
+                        self.config.to_dict(), dataset_length=self.dataset_length, train_seconds=self.train_seconds)
 
     def resume(self, extend: bool = False) -> None:
         """Continue from ``out_dir/checkpoint.npz``.
 
-        Every setting that decides what is trained (``TRAINING_FIELDS``: schedule, seed, data,
+        Every setting that decides what is trained (``config.TRAINING_FIELDS``: schedule, seed, data,
         batch size, ``iters``, ...) must equal the checkpoint's, else ValueError names it.
         ``extend=True`` continues a *finished* run to this config's larger ``iters``: the
         learning-rate milestones stay at the checkpoint's iterations (``absolute_milestones``).
@@ -157,28 +194,34 @@ class Trainer:
                                  f"got {self.config.iters}")
             self.config.absolute_milestones = tuple(saved.milestone_iters())
             self._build_scheduler()
-        now = self.config.to_dict()
-        ignore = {"iters", "absolute_milestones"} if extend else set()
-        diffs = [f"{k}: checkpoint {v!r} vs now {now[k]!r}" for k, v in saved.to_dict().items()
-                 if k in TRAINING_FIELDS and k not in ignore and v != now[k]]
-        trained_on, now_length = ckpt["dataset_length"], -1 if self.dataset_length is None else self.dataset_length
-        if not diffs and trained_on is not None and trained_on != now_length:
-            diffs = [f"coco: the checkpoint was trained on {ckpt['dataset_length']} images of {saved.coco}, "
-                     f"the folder now holds {self.dataset_length}"]
+        diffs = training_differences(saved, self.config, extend)
         if diffs:
-            hint = ""
-            if any(d.startswith("iters:") for d in diffs):
-                hint = (f" (the learning-rate milestones are fractions of iters, at iterations "
-                        f"{saved.milestone_iters()} in the checkpoint: another iters would change the schedule "
-                        f"of iterations already trained; to train a finished run further, extend it: "
-                        f"`minimrcnn train --extend --iters N`, or Trainer.resume(extend=True))")
-            raise ValueError(f"resume: {self.checkpoint_path} was written with a different config: "
-                             + ", ".join(diffs) + hint)
+            raise ValueError(f"resume: {self.checkpoint_path} was written with a different config: " + diffs)
+        self._check_class_count(ckpt, saved)
+        trained_on, now_length = ckpt["dataset_length"], -1 if self.dataset_length is None else self.dataset_length
+        if trained_on is not None and trained_on != now_length:
+            raise ValueError(f"resume: {self.checkpoint_path} was written with a different config: coco: the "
+                             f"checkpoint was trained on {ckpt['dataset_length']} images of {saved.coco}, the "
+                             f"folder now holds {self.dataset_length}")
         self.model.load_state_dict(ckpt["model"], strict=True)
         self.optimizer.load_state_dict(ckpt["optim"])
         self.iteration = ckpt["iteration"]
+        self.train_seconds = ckpt["train_seconds"] or 0.0
         # a finished run resumed as it is redoes its final evaluation: drop the old one
         self._trim_metrics(self.iteration, drop_last_eval=not extend and self.iteration == saved.iters)
+
+    def _check_class_count(self, ckpt: dict, saved: TrainConfig) -> None:
+        """Refuse, in words, a checkpoint whose class count differs from the training data's."""
+        key = "roi_heads.box_predictor.cls_score.weight"          # [K, representation]
+        if key not in ckpt["model"]:
+            return
+        trained, now = int(ckpt["model"][key].shape[0]), self.dataset.num_classes
+        if trained != now:
+            where = f"the training folder {saved.coco}" if saved.coco else "the generated shapes"
+            raise ValueError(f"resume: {self.checkpoint_path} was trained on {trained - 1} classes "
+                             f"({trained} with the background), but {where} now has {now - 1} "
+                             f"({now} with the background): a checkpoint resumes only on the classes it was "
+                             "trained on; start a new run (another --out, or --overwrite)")
 
     def _trim_metrics(self, last_iteration: int, drop_last_eval: bool = False) -> None:
         """Drop the records logged after the checkpoint (they will be logged again)."""
@@ -187,7 +230,7 @@ class Trainer:
         from minimrcnn.io import atomic_write_text
 
         def keep(record: dict) -> bool:
-            if drop_last_eval and "eval" in record and record.get("iter") == last_iteration:
+            if drop_last_eval and is_eval_record(record) and record.get("iter") == last_iteration:
                 return False
             return record.get("iter", 0) <= last_iteration
 
@@ -229,38 +272,47 @@ class Trainer:
         self.iteration += 1
         return losses
 
-    def evaluate(self, num_images: int | None = None, dataset=None) -> dict:
+    def evaluate(self, num_images: int | None = None, dataset=None, per_class: bool = False) -> dict:
         """COCO stats on the first ``num_images`` of ``dataset`` (default: the held-out set)."""
-        from minimrcnn.train.evaluate import Subset, evaluate_model
+        from minimrcnn.train.evaluate import evaluate_model
 
         dataset = self.val_dataset if dataset is None else dataset
         if num_images is not None:
             dataset = Subset(dataset, num_images)
-        return evaluate_model(self.model, dataset)
+        return evaluate_model(self.model, dataset, per_class=per_class)
 
-    def run(self, on_step=None) -> dict:
+    def run(self, on_step=None, on_eval=None) -> dict:
         """Train from ``self.iteration`` to ``config.iters``; returns the last losses.
+
+        Evaluates on the first ``config.num_periodic_val_images`` held-out images every
+        ``config.eval_interval()`` iterations (not at the last one: that is the final evaluation's).
 
         Args:
             on_step: optional ``f(iteration, losses, seconds)`` called after every step.
+            on_eval: optional ``f(record)`` called after every evaluation along the way, with its
+                metrics.jsonl line (:func:`eval_record`).
         Raises:
             TrainingInterrupted: SIGINT/SIGTERM arrived; the checkpoint was written after the step.
         """
-        config = self.config
+        config, interval = self.config, self.config.eval_interval()
         os.makedirs(self.out_dir, exist_ok=True)
-        bar = _progress_bar(config.iters, self.iteration, self.progress)
+        bar = TrainBar(config.iters, self.iteration, self.progress)
         losses, window = {}, []
         try:
             with _StopOnSignal() as stop:
                 while self.iteration < config.iters:
                     losses = self._step_and_log(bar, window, on_step)
                     t = self.iteration
-                    if not stop.signal_name and config.eval_every and t % config.eval_every == 0 and t < config.iters:
+                    if not stop.signal_name and interval and t % interval == 0 and t < config.iters:
                         t0 = time.perf_counter()
-                        stats = self.evaluate(config.num_periodic_val_images)
-                        self.log({"iter": t, "train_seconds": round(self.train_seconds, 2),
-                                  "num_images": min(config.num_periodic_val_images, len(self.val_dataset)),
-                                  "eval_seconds": round(time.perf_counter() - t0, 2), "eval": stats})
+                        subset = Subset(self.val_dataset, config.num_periodic_val_images)
+                        stats = self.evaluate(dataset=subset)
+                        record = eval_record(t, self.train_seconds, len(subset), time.perf_counter() - t0, stats,
+                                             final=False)
+                        self.log(record)
+                        if on_eval is not None:
+                            on_eval(record)
+                        bar.resume_clock()           # the evaluation's time is not training time
                     # a signal during the step or the evaluation: checkpoint now, then stop
                     if t % config.checkpoint_every == 0 or t == config.iters or stop.signal_name:
                         self.save()
@@ -279,29 +331,49 @@ class Trainer:
             on_step(self.iteration, losses, window[-1])
         t = self.iteration
         if t % self.config.log_every == 0 or t == self.config.iters:
-            self.log({"iter": t, "lr": self.optimizer.lr, "s_per_iter": float(np.median(window)),
+            self.log({"type": "train", "iter": t, "lr": self.optimizer.lr, "s_per_iter": float(np.median(window)),
                       "train_seconds": round(self.train_seconds, 2),
                       **{k: float(losses[k]) for k in LOSS_NAMES}, "loss": float(sum(losses.values()))})
             window.clear()
-        bar.set_postfix({k.replace("loss_", ""): f"{v:.3f}" for k, v in losses.items()}, refresh=False)
-        bar.update(1)
+        bar.step(losses)
         return losses
 
 
-class _NoBar:
-    def set_postfix(self, *args, **kwargs):
-        pass
+class TrainBar:
+    """The progress bar of :meth:`Trainer.run`: its clock and ETA count training steps only.
 
-    def update(self, n=1):
-        pass
+    The first step of a process (which may wait for Numba to compile the kernels) and every
+    evaluation are left out of the elapsed time and the rate: the ETA is the time the
+    remaining steps will take. ``enabled=False`` draws nothing. ``file`` defaults to stderr.
+    """
 
-    def close(self):
-        pass
+    def __init__(self, total: int, initial: int, enabled: bool = True, file=None):
+        self.bar = None
+        self.first = True
+        if enabled:
+            from tqdm.auto import tqdm
 
+            self.bar = tqdm(total=total, initial=initial, desc="train", dynamic_ncols=True, file=file)
 
-def _progress_bar(total: int, initial: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
+    def step(self, losses: dict) -> None:
+        if self.bar is None:
+            return
+        if self.first:              # compile time: restart the clock from here
+            self.first = False
+            self.resume_clock()
+        self.bar.set_postfix({k.replace("loss_", ""): f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+        self.bar.update(1)
 
-    return tqdm(total=total, initial=initial, desc="train", dynamic_ncols=True)
+    def resume_clock(self) -> None:
+        """Leave the time since the bar last printed out of the elapsed time and the rate."""
+        if self.bar is not None:
+            self.bar.unpause()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of training the bar counts (0 without a bar)."""
+        return 0.0 if self.bar is None else self.bar.format_dict["elapsed"]
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

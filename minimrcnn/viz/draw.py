@@ -117,7 +117,13 @@ def save_training_curves(path, metrics_jsonl: str):
     with open(metrics_jsonl) as f:
         for line in f:
             record = json.loads(line)
-            (evals if "eval" in record else steps).append(record)
+            if record.get("type") == "eval":             # flat: bbox_AP, ..., segm_ARl
+                evals.append({"iter": record["iter"], "eval": {
+                    t: {k: record[f"{t}_{k}"] for k in ("AP", "AP50")} for t in ("bbox", "segm")}})
+            elif "eval" in record:                       # the layout before "type" existed
+                evals.append(record)
+            else:
+                steps.append(record)
     fig = Figure(figsize=(11, 4))
     axes = fig.subplots(1, 2)
     names = [k for k in (steps[0] if steps else {}) if k.startswith("loss_")] + (["loss"] if steps else [])

@@ -65,6 +65,8 @@ def world(tmp_path_factory):
     ckpt = (w / "run" / "checkpoint.npz").read_bytes()
     (w / "broken_run" / "checkpoint.npz").write_bytes(ckpt[: len(ckpt) // 3])
     os.makedirs(w / "empty")
+    os.makedirs(w / "no_checkpoint")
+    (w / "no_checkpoint" / "metrics.jsonl").write_text('{"type": "train", "iter": 1}\n')
     from PIL import Image
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(w / "image.png")
     return w
@@ -76,26 +78,37 @@ TINY = ["--iters", "2", "--batch-size", "1", "--image-size", "64", "--num-val-im
 CASES = {
     "negative seed": (["train", "--seed", "-1"], 2, ["argument --seed: expected an integer >= 0, got -1"]),
     "negative eval-every": (["train", "--eval-every", "-1"], 2, ["argument --eval-every: expected an integer >= 0"]),
-    "zero iters": (["train", "--iters", "0"], 2, ["argument --iters: expected a positive integer, got 0"]),
-    "nan lr": (["train", "--lr", "nan"], 2, ["argument --lr: expected a positive number, got nan"]),
-    "text lr": (["train", "--lr", "abc"], 2, ["argument --lr: expected a positive number, got 'abc'"]),
+    "zero iters": (["train", "--iters", "0"], 2, ["argument --iters: expected an integer >= 1, got 0"]),
+    "nan lr": (["train", "--lr", "nan"], 2, ["argument --lr: expected a number > 0, got nan"]),
+    "text lr": (["train", "--lr", "abc"], 2, ["argument --lr: expected a number > 0, got 'abc'"]),
     "zero checkpoint-every": (["train", "--checkpoint-every", "0"], 2, ["argument --checkpoint-every"]),
     "negative clip": (["train", "--clip-grad-norm", "-1"], 2, ["argument --clip-grad-norm: expected a number >= 0"]),
     "too few RoIs": (["train", "--box-batch-size-per-image", "3"], 2,
                      ["argument --box-batch-size-per-image: expected an integer >= 4, got 3"]),
     "tiny image size": (["train", "--image-size", "8"], 2, ["argument --image-size: expected an integer >= 32"]),
     "unknown command": (["frobnicate"], 2, ["invalid choice"]),
-    "missing --coco folder": (["train", "--coco", "{w}/nowhere", "--out", "{w}/new"] + TINY, 2,
+    "decreasing milestones": (["train", "--milestones", "0.9", "0.5", "--out", "{w}/new"] + TINY, 2,
+                              ["--milestones must be increasing fractions in (0, 1], got (0.9, 0.5)"]),
+    "--coco without --val-coco": (["train", "--coco", "{w}/coco", "--out", "{w}/new"] + TINY, 2,
+                                  ["coco {w}/coco is given without val_coco", "--val-coco {w}/coco"]),
+    "--resume with --overwrite": (["train", "--resume", "--overwrite", "--out", "{w}/run", "--no-progress"], 2,
+                                  ["--resume and --overwrite contradict each other"]),
+    "--resume of a run killed before its first checkpoint": (
+        ["train", "--resume", "--out", "{w}/no_checkpoint", "--no-progress"], 2,
+        ["--resume: no checkpoint at {w}/no_checkpoint/checkpoint.npz", "--overwrite"]),
+    "missing --coco folder": (["train", "--coco", "{w}/nowhere", "--val-coco", "{w}/coco", "--out", "{w}/new"] + TINY, 2,
                               ["--coco {w}/nowhere is not a COCO-format folder", "{w}/nowhere/annotations.json"]),
     "truncated --val-coco json": (["train", "--val-coco", "{w}/truncated_json", "--out", "{w}/new"] + TINY, 2,
                                   ["{w}/truncated_json/annotations.json", "cannot read JSON"]),
-    "--coco image file missing": (["train", "--coco", "{w}/missing_image", "--out", "{w}/new"] + TINY, 2,
+    "--coco image file missing": (["train", "--coco", "{w}/missing_image", "--val-coco", "{w}/coco", "--out",
+                                   "{w}/new"] + TINY, 2,
                                   ["image id 1: cannot read image {w}/missing_image/images/000001.png: no such file"]),
     "--out is a file": (["train", "--out", "{w}/a_file"] + TINY, 2, ["--out {w}/a_file exists and is not a folder"]),
     "--resume without a checkpoint": (["train", "--resume", "--out", "{w}/empty"] + TINY, 2,
                                       ["--resume: no checkpoint at {w}/empty/checkpoint.npz"]),
     "existing run without --resume": (["train", "--out", "{w}/run"] + TINY, 2,
-                                      ["{w}/run already holds a run (checkpoint.npz): pass --resume"]),
+                                      ["{w}/run already holds an unfinished run (checkpoint.npz): pass --resume",
+                                       "--overwrite"]),
     "corrupt checkpoint": (["train", "--resume", "--out", "{w}/broken_run", "--no-progress"], 2,
                            ["{w}/broken_run/checkpoint.npz is not a readable .npz checkpoint"]),
     "--resume with another --iters": (["train", "--resume", "--out", "{w}/run", "--iters", "8", "--no-progress"], 2,
@@ -155,7 +168,7 @@ def test_bad_input_gives_one_paragraph_and_writes_nothing(world, case):
 
 @pytest.mark.parametrize("how", [["--debug"], "env"])
 def test_debug_shows_the_traceback(world, how):
-    argv = ["train", "--coco", f"{world}/truncated_json", "--out", f"{world}/new"] + TINY
+    argv = ["train", "--coco", f"{world}/truncated_json", "--val-coco", f"{world}/coco", "--out", f"{world}/new"] + TINY
     if how == "env":
         result = run_cli(argv, cwd=world, env_extra={"MINIMRCNN_DEBUG": "1"})
     else:

@@ -80,7 +80,7 @@ def world(tmp_path_factory):
     return w
 
 
-COCO = ["train", "--out", "{w}/new"] + TINY
+COCO = ["train", "--out", "{w}/new", "--val-coco", "{w}/coco"] + TINY   # --coco needs --val-coco (docs/custom-data.md)
 CASES = {
     # COCO folders
     "width and height as strings": (COCO + ["--coco", "{w}/width_str"],

@@ -10,7 +10,7 @@ import pytest
 
 from minimrcnn.data import rle
 from minimrcnn.data.shapes import ShapesDataset
-from minimrcnn.eval.coco_eval import box_iou_xywh, evaluate_coco
+from minimrcnn.eval.coco_eval import box_iou_xywh, evaluate_coco, per_category_ap, precision_recall
 from minimrcnn.eval.results import results_from_predictions
 
 KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
@@ -107,7 +107,7 @@ def test_paths_and_results_from_predictions(tmp_path):
 
 
 # --- pycocotools oracle --------------------------------------------------------------------
-def pycoco_stats(gt, results, iou_type):
+def pycoco_stats(gt, results, iou_type, evaluator=False):
     COCO = pytest.importorskip("pycocotools.coco").COCO
     COCOeval = pytest.importorskip("pycocotools.cocoeval").COCOeval
     with contextlib.redirect_stdout(io.StringIO()):
@@ -122,7 +122,8 @@ def pycoco_stats(gt, results, iou_type):
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return dict(zip(KEYS, ev.stats.tolist()))
+    stats = dict(zip(KEYS, ev.stats.tolist()))
+    return (stats, ev) if evaluator else stats
 
 
 def shapes_gt_and_predictions(seed, num_images=12, jitter=3.0, size=128):
@@ -233,3 +234,33 @@ def test_rle_iou_matches_pycocotools():
     to_bytes = [dict(r, counts=r["counts"].encode()) for r in dts + gts]
     expected = mask_utils.iou(to_bytes[:len(dts)], to_bytes[len(dts):], crowd)
     np.testing.assert_allclose(rle.iou(dts, gts, crowd), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["shapes", "random1", "over_100_per_image"])
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_per_category_ap_matches_pycocotools_precision(case, iou_type):
+    """Per-class AP as detectron2 reads it off COCOeval: mean of eval["precision"][:, :, k, 0, -1] > -1."""
+    gt, results = CASES[case]()
+    _, ev = pycoco_stats(gt, results, iou_type, evaluator=True)
+    precision, _, cat_ids = precision_recall(gt, results, iou_type)
+    assert cat_ids == list(ev.params.catIds)
+    np.testing.assert_allclose(precision, ev.eval["precision"], atol=1e-12)
+    ours = per_category_ap(precision, cat_ids)
+    theirs = ev.eval["precision"]
+    for k, cat in enumerate(cat_ids):
+        for name, t in (("AP", slice(None)), ("AP50", 0), ("AP75", 5)):
+            p = theirs[t, :, k, 0, -1]
+            p = p[p > -1]
+            assert ours[cat][name] == pytest.approx(float(np.mean(p)) if p.size else -1.0, abs=1e-12), (cat, name)
+    if case == "shapes":
+        assert ours[7] == {"AP": -1.0, "AP50": -1.0, "AP75": -1.0}   # the category without GT
+        assert 0 < ours[1]["AP"] <= 1
+
+
+def test_per_category_ap_of_a_worked_case():
+    # one GT, one detection at IoU 0.6 (the module docstring's case); category 2 has no GT
+    gt = tiny_gt([[10, 10, 20, 20]])
+    precision, _, cat_ids = precision_recall(gt, [det(15, 10, 20, 20)], "bbox")
+    ap = per_category_ap(precision, cat_ids)
+    assert ap[1] == pytest.approx({"AP": 0.3, "AP50": 1.0, "AP75": 0.0})
+    assert ap[2] == {"AP": -1.0, "AP50": -1.0, "AP75": -1.0}

@@ -208,7 +208,7 @@ def test_shapes_preset_counts():
     state = model.state_dict()
     assert len(state) == 102
     assert 1.9e6 < sum(v.size for v in state.values()) < 2.0e6
-    assert isinstance(model, MaskRCNN) and model.roi_heads.fg_bg_sampler.batch_size_per_image == 128
+    assert isinstance(model, MaskRCNN) and model.roi_heads.fg_bg_sampler.batch_size_per_image == 64
 
 
 def shapes_images(num, seed):

@@ -9,7 +9,9 @@ import pytest
 from PIL import Image
 
 from minimrcnn.data.shapes import CLASS_NAMES, ShapesDataset
-from minimrcnn.train.run_folder import FILES, check_out_dir, kernel_cache_is_cold, write_summary
+from minimrcnn.runtime import kernel_cache_is_cold
+from minimrcnn.train.run_folder import FILES, check_out_dir, write_summary
+from minimrcnn.train.trainer import STAT_NAMES, eval_record
 from minimrcnn.viz.draw import save_prediction_grid, save_training_curves, smooth
 
 
@@ -34,11 +36,14 @@ def test_smooth_is_a_centred_moving_median():
 
 def test_curves_draw_losses_and_the_ap_of_every_evaluation(tmp_path):
     metrics = tmp_path / "metrics.jsonl"
-    stats = {"AP": 0.1, "AP50": 0.2}
+    stats = dict.fromkeys(STAT_NAMES, 0.1)
     with open(metrics, "w") as f:
         for t in range(1, 31):
-            f.write(json.dumps({"iter": t, "loss_mask": 1.0 / t, "loss_classifier": 0.5, "loss": 0.5 + 1.0 / t}) + "\n")
+            f.write(json.dumps({"type": "train", "iter": t, "loss_mask": 1.0 / t, "loss_classifier": 0.5,
+                                "loss": 0.5 + 1.0 / t}) + "\n")
             if t % 10 == 0:
+                f.write(json.dumps(eval_record(t, 1.0, 5, 1.0, {"bbox": stats, "segm": stats}, final=t == 30)) + "\n")
+            if t == 20:   # a line of the layout before "type" existed is still drawn
                 f.write(json.dumps({"iter": t, "eval": {"bbox": stats, "segm": stats}}) + "\n")
     save_training_curves(str(tmp_path / "curves.png"), str(metrics))
     assert Image.open(tmp_path / "curves.png").size[0] > 0

@@ -11,7 +11,7 @@ import pytest
 from minimrcnn.train.checkpoint import load_checkpoint
 from minimrcnn.train.config import TrainConfig
 from minimrcnn.train.diverge import LossWatch
-from minimrcnn.train.evaluate import Subset
+from minimrcnn.data.datasets import Subset
 from minimrcnn.train.trainer import NonFiniteLossError, Trainer, TrainingDiverged, TrainingInterrupted
 
 
@@ -107,7 +107,12 @@ def test_trainer_writes_nothing_before_it_runs(tmp_path):
     ("flip_prob", 1.5, "flip_prob must be a probability in [0, 1]"),
     ("clip_grad_norm", -1.0, "clip_grad_norm must be a number >= 0"),
     ("milestones", (0.9, 0.5), "milestones must be increasing fractions"),
-    ("box_batch_size_per_image", 2, "box_batch_size_per_image must be an integer >= 4 (a quarter may be positive), got 2"),
+    ("box_batch_size_per_image", 2, "box_batch_size_per_image must be an integer >= 4, got 2"),
+    ("lr", float("nan"), "lr must be a number > 0, got nan"),
+    ("iters", "3", "iters must be an integer >= 1, got '3'"),
+    ("batch_size", 2.0, "batch_size must be an integer >= 1, got 2.0"),
+    ("preset", "resnet50", "preset must be 'shapes', got 'resnet50'"),
+    ("coco", 3, "coco must be a str or None, got 3"),
 ])
 def test_out_of_range_settings_are_refused_by_name(tmp_path, field, value, expected):
     with pytest.raises(ValueError, match=re.escape(f"TrainConfig.{expected}")):
