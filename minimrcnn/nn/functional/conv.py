@@ -364,7 +364,7 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
     cols = cache.cols                                                   # [Q, N*Ho*Wo]
     # dweight = (cols @ dout_matrix.T).T : [Q, N*Ho*Wo] @ [N*Ho*Wo, C_out], summed over the batch by the
     # GEMM. Not dout_matrix @ cols.T: that orientation was once far slower with 2 OpenBLAS
-    # threads on a shared machine (see conv_shifted.backward; benchmarks/gemm_orientation.py).
+    # threads on a shared machine (see conv_shifted.backward; benchmarks/experiments/gemm_orientation.py).
     dweight = np.ascontiguousarray((cols @ dout_matrix.T).T).reshape(weight.shape)
     dbias = dout_matrix.sum(axis=1) if cache.has_bias else None
     if not need_input_grad:
