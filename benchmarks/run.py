@@ -110,7 +110,8 @@ def targets_table(rows, gemm_gflops: float) -> str:
     for label, op, shape, kind, limit in TARGETS:
         row = _find(rows, op, shape)
         if row is None:
-            out.append(f"| {label} | {limit:g} | not measured in this run | |")
+            comparator = {"ratio": "<=", "gemm": ">="}.get(kind, "<")
+            out.append(f"| {label} | {comparator} {limit:g} | not measured in this run | |")
             continue
         if kind == "ratio":
             if row.ref is None:

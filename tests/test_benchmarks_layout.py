@@ -147,3 +147,40 @@ def test_measured_figure_pattern():
     found = [m.group(0) for m in MEASURED.finditer("took 750 ms, 12-15 ms each, 0.27 s/iter, 51 page faults; "
                                                     "[4,64,32,32] and median ms")]
     assert found == ["750 ms", "12-15 ms", "0.27 s/iter", "51 page faults"]
+
+
+@pytest.fixture
+def harness(monkeypatch):
+    """benchmarks/run.py imported with this process's environment restored afterwards
+    (common.py sets OMP_WAIT_POLICY on import)."""
+    import importlib
+    import sys
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.syspath_prepend(str(BENCH))
+    for name in ("run", "common"):
+        sys.modules.pop(name, None)
+    module = importlib.import_module("run")
+    yield module
+    for name in ("run", "common"):
+        sys.modules.pop(name, None)
+
+
+def test_report_of_made_up_rows(harness, tmp_path):
+    """The table, the targets and the doc writer on rows made up here (nothing is timed)."""
+    from common import Row, Stats
+    conv = Row("conv2d 3x3 64->64 fwd+bwd", "[128,64,14,14]", Stats(60.0, 58.0, 62.0, 3),
+               flops=3 * 2 * 128 * 14 * 14 * 64 * 576, ref_name="torch", ref=Stats(30.0, 29.0, 31.0, 3))
+    step = Row("trained shapes train step, 64 RoIs/image (the recipe's)", "batch 4", Stats(300.0, 290.0, 320.0, 4),
+               ref_name="torchvision", ref=Stats(400.0, 390.0, 410.0, 4))
+    table = harness.format_table([conv, step], gemm_gflops=200.0, markdown=True)
+    assert "| 60.0 (58.0-62.0) |" in table and "| 2.00 |" in table and "| 0.75 |" in table
+    gemm_fraction = conv.flops / 60e-3 / 1e9 / 200.0
+    assert f"| {gemm_fraction:.2f} |" in table
+    targets = harness.targets_table([conv, step], gemm_gflops=200.0)
+    assert "| conv2d 3x3 fwd+bwd [128,64,14,14]: our time / torch's | <= 1.25 | 2.00 (spread 1.87-2.14) | no |" in targets
+    assert "| trained step, the recipe's RoIs: our time / torchvision's | <= 0.75 | 0.75 (spread 0.71-0.82) | yes |" in targets
+    assert "| trained inference: our time / torchvision's | <= 0.75 | not measured in this run | |" in targets
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"head\n{harness.BEGIN}\nold\n{harness.END}\ntail\n")
+    harness.write_block(str(doc), "new")
+    assert doc.read_text() == f"head\n{harness.BEGIN}\nnew\n{harness.END}\ntail\n"
