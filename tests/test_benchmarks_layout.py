@@ -180,7 +180,7 @@ def test_report_of_made_up_rows(harness, tmp_path):
     assert "| conv2d 3x3 fwd+bwd [128,64,14,14]: our time / torch's | <= 1.25 | 2.00 (spread 1.87-2.14) | no |" in targets
     assert "| trained step, the recipe's RoIs: our time / torchvision's | <= 0.75 | 0.75 (spread 0.71-0.82) | yes |" in targets
     assert "| trained inference: our time / torchvision's | <= 0.75 | not measured in this run | |" in targets
-    doc = tmp_path / "doc.md"
+    doc = tmp_path / "page.txt"
     doc.write_text(f"head\n{harness.BEGIN}\nold\n{harness.END}\ntail\n")
     harness.write_block(str(doc), "new")
     assert doc.read_text() == f"head\n{harness.BEGIN}\nnew\n{harness.END}\ntail\n"
