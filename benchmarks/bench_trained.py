@@ -23,7 +23,7 @@ command) and ``OMP_WAIT_POLICY=PASSIVE``.
     python benchmarks/run.py trained --weights lessons/assets/shapes_model.npz
     python benchmarks/bench_trained.py --worker ours --weights PATH     # one process's JSON
 
-The weights file is the default training run (docs/benchmarks.md, "How the recipe was chosen"):
+The weights file is the default training run (docs/benchmarks.md, "Training the tiny-shapes recipe"):
 
     minimrcnn train --out runs/shapes && cp runs/shapes/model.npz lessons/assets/shapes_model.npz
 """
@@ -38,7 +38,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (Row, Stats, alternate_processes, median_ms, our_step, peak_rss_mb, python_argv,  # noqa: E402
+from common import (ROOT, Row, Stats, alternate_processes, median_ms, our_step, peak_rss_mb, python_argv,  # noqa: E402
                     shapes_batch, stage_rows, their_step, torch_inputs, torchvision_shapes)
 
 DEFAULT_WEIGHTS = "lessons/assets/shapes_model.npz"
@@ -117,7 +117,8 @@ def worker(library: str, weights: str, repeats: int, warmup: int) -> dict:
 
 
 def run(ctx) -> list:
-    weights = ctx.weights or DEFAULT_WEIGHTS
+    # absolute: the worker processes run from the repository's root
+    weights = os.path.abspath(ctx.weights) if ctx.weights else os.path.join(ROOT, DEFAULT_WEIGHTS)
     if not os.path.exists(weights):
         print(f"# suite 'trained': skipped, weights {weights!r} not found; make them with:\n#   {MAKE_WEIGHTS}")
         return []
