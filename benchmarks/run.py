@@ -99,7 +99,7 @@ def _find(rows, op, shape):
         if shape == "recipe":
             if r.op.startswith(op) and r.op.endswith("(the recipe's)"):
                 return r
-        elif r.op == op and (shape is None or r.shape == shape):
+        elif (r.op == op or r.op.startswith(op + " (")) and (shape is None or r.shape == shape):
             return r
     return None
 

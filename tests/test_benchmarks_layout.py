@@ -180,6 +180,10 @@ def test_report_of_made_up_rows(harness, tmp_path):
     assert "| conv2d 3x3 fwd+bwd [128,64,14,14]: our time / torch's | <= 1.25 | 2.00 (spread 1.87-2.14) | no |" in targets
     assert "| trained step, the recipe's RoIs: our time / torchvision's | <= 0.75 | 0.75 (spread 0.71-0.82) | yes |" in targets
     assert "| trained inference: our time / torchvision's | <= 0.75 | not measured in this run | |" in targets
+    # a recipe of 128 RoIs per image: one row serves both step targets
+    step.op = "trained shapes train step, 128 RoIs/image (the recipe's)"
+    assert "| trained step, 128 RoIs/image: our time / torchvision's | <= 0.75 | 0.75" in harness.targets_table(
+        [step], gemm_gflops=200.0)
     doc = tmp_path / "page.txt"
     doc.write_text(f"head\n{harness.BEGIN}\nold\n{harness.END}\ntail\n")
     harness.write_block(str(doc), "new")
