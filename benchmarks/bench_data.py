@@ -1,4 +1,7 @@
-"""Data and evaluation: shapes generation, RLE codec, COCO evaluation (vs pycocotools when present)."""
+"""Data and evaluation: shapes generation, RLE codec, COCO evaluation (vs pycocotools when present).
+
+Ours and pycocotools each in their own blocks, alternated (``common.versus``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import copy
 import io
 
 import numpy as np
-from common import Row, median_ms
+from common import Row, median_ms, one, versus
 
 from minimrcnn.data import rle
 from minimrcnn.data.shapes import ShapesDataset
@@ -62,41 +65,42 @@ def _pycoco_eval(tools, gt, results, iou_type):
 
 
 def run(ctx) -> list[Row]:
-    repeats = 3 if ctx.quick else 10
+    repeats, rounds = (3, 1) if ctx.quick else (10, 3)
     tools = _pycocotools()
     rows = []
 
     ds = ShapesDataset(10 ** 6, seed=0)
     counter = iter(range(10 ** 6))
     ms = median_ms(lambda: [ds[next(counter)] for _ in range(4)], repeats=repeats * 3)
-    rows.append(Row("shapes: generate 4 images", "[4,128,128,3]", ms, note="budget < 5 ms"))
+    rows.append(Row("shapes: generate 4 images", "[4,128,128,3]", one(ms), note="budget < 5 ms"))
 
     _, target = ds[0]
     masks = [m for i in range(20) for m in ds[i][1]["masks"]]
-    ms = median_ms(lambda: [rle.encode(m) for m in masks], repeats=repeats)
     encoded = [rle.encode(m) for m in masks]
-    ref_ms, ref_name = None, ""
+    encode = lambda: [rle.encode(m) for m in masks]  # noqa: E731
+    decode = lambda: [rle.decode(r) for r in encoded]  # noqa: E731
     if tools:
         fortran = [np.asfortranarray(m) for m in masks]
-        ref_ms = median_ms(lambda: [tools[0].encode(m) for m in fortran], repeats=repeats)
-        ref_name = "pycocotools (C)"
-    rows.append(Row("rle.encode", f"{len(masks)} x [128,128]", ms, ref_name=ref_name, ref_ms=ref_ms))
-    ms = median_ms(lambda: [rle.decode(r) for r in encoded], repeats=repeats)
-    if tools:
         as_bytes = [dict(r, counts=r["counts"].encode()) for r in encoded]
-        ref_ms = median_ms(lambda: [tools[0].decode(r) for r in as_bytes], repeats=repeats)
-    rows.append(Row("rle.decode", f"{len(masks)} x [128,128]", ms, ref_name=ref_name, ref_ms=ref_ms))
+        ref_name = "pycocotools (C)"
+        ours_enc, ref_enc = versus(encode, lambda: [tools[0].encode(m) for m in fortran], rounds, repeats)
+        ours_dec, ref_dec = versus(decode, lambda: [tools[0].decode(r) for r in as_bytes], rounds, repeats)
+    else:
+        ref_name, ref_enc, ref_dec = "", None, None
+        ours_enc, ours_dec = one(median_ms(encode, repeats=repeats)), one(median_ms(decode, repeats=repeats))
+    rows.append(Row("rle.encode", f"{len(masks)} x [128,128]", ours_enc, ref_name=ref_name, ref=ref_enc))
+    rows.append(Row("rle.decode", f"{len(masks)} x [128,128]", ours_dec, ref_name=ref_name, ref=ref_dec))
 
     num_images = 50 if ctx.quick else 200
     gt, results = _shapes_eval_case(num_images)
     for iou_type in ("bbox", "segm"):
-        ms = median_ms(lambda: evaluate_coco(gt, results, iou_type), repeats=1, warmup=0)
-        ref_ms, note = None, "budget < 5 s for bbox + segm at 200 images"
+        ms = one(median_ms(lambda: evaluate_coco(gt, results, iou_type), repeats=1, warmup=0))
+        ref, note = None, "budget < 5 s for bbox + segm at 200 images"
         if tools:
-            ref_ms = median_ms(lambda: _pycoco_eval(tools, gt, results, iou_type), repeats=1, warmup=0)
+            ref = one(median_ms(lambda: _pycoco_eval(tools, gt, results, iou_type), repeats=1, warmup=0))
             ours = evaluate_coco(gt, results, iou_type)
             diff = np.max(np.abs(np.array(list(ours.values())) - _pycoco_eval(tools, gt, results, iou_type)))
             note += f"; max |stat diff| = {diff:.1e}"
         rows.append(Row(f"evaluate_coco {iou_type}", f"{num_images} images, {len(results)} dets", ms,
-                        ref_name=ref_name, ref_ms=ref_ms, note=note))
+                        ref_name=ref_name, ref=ref, note=note))
     return rows

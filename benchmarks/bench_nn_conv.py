@@ -2,8 +2,10 @@
 
 FLOP counts: a convolution pass is 2*N*C_out*Ho*Wo*C_in*kH*kW (a multiply and an
 add per weight per output pixel); forward+backward is 3x (dx and dweight each cost
-one forward). The reference is torch CPU when installed, otherwise our reference
-twin (``with reference_kernels()``) where that is meaningful.
+one forward). The reference is torch CPU when installed, each library timed in its
+own blocks after its own warm-up, alternated (``common.timed_blocks``); otherwise our
+reference twin (``with reference_kernels()``) where that is meaningful. run.py turns the
+FLOP counts into fractions of NumPy's GEMM rate ("x GEMM").
 
 Also two start-up rows: the first conv2d call with an empty Numba cache (compile
 time) and with a warm cache (what a user sees on every later start).
@@ -20,7 +22,7 @@ import tempfile
 
 import numpy as np
 
-from common import Context, Row, median_ms
+from common import Context, Row, median_ms, one, shape_str, timed_blocks
 
 from minimrcnn.runtime import reference_kernels
 from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward
@@ -29,27 +31,26 @@ from minimrcnn.nn.functional.linear import linear_backward, linear_forward
 from minimrcnn.nn.functional.pooling import max_pool2d_backward, max_pool2d_forward
 
 
-def _shape(shape) -> str:
-    return "[" + ",".join(str(s) for s in shape) + "]"
-
-
-def _pair_rows(ctx, name, shape, flops, ours_fwd, ours_fwdbwd, torch_fns, twin_fns, repeats):
-    """Two rows (fwd, fwd+bwd) with torch (or twin) timings measured in the same run."""
+def _pair_rows(ctx, name, shape, flops, ours_fwd, ours_fwdbwd, torch_fns, twin_fns, repeats, rounds):
+    """Two rows (fwd, fwd+bwd). Against torch: ours and torch each in their own blocks,
+    alternated ``rounds`` times. Without torch: against our readable twin (one block)."""
     rows = []
     for tag, ours, factor, index in (("fwd", ours_fwd, 1, 0), ("fwd+bwd", ours_fwdbwd, 3, 1)):
-        ms = median_ms(ours, repeats=repeats)
-        gflops = None if flops is None else factor * flops / (ms * 1e-3) / 1e9
-        ref_name, ref_ms = "", None
+        ref_name, ref = "", None
         if torch_fns is not None:
-            ref_name, ref_ms = "torch", median_ms(torch_fns[index], repeats=repeats)
-        elif twin_fns is not None:
-            with reference_kernels():
-                ref_name, ref_ms = "twin", median_ms(twin_fns[index], repeats=max(2, repeats // 3), warmup=1)
-        rows.append(Row(f"{name} {tag}", shape, ms, gflops, ref_name, ref_ms))
+            stats = timed_blocks({"ours": ours, "torch": torch_fns[index]}, rounds, repeats)
+            ours_stats, ref_name, ref = stats["ours"], "torch", stats["torch"]
+        else:
+            ours_stats = timed_blocks({"ours": ours}, rounds, repeats)["ours"]
+            if twin_fns is not None:
+                with reference_kernels():
+                    ref_name, ref = "twin", one(median_ms(twin_fns[index], repeats=max(2, repeats // 3), warmup=1))
+        rows.append(Row(f"{name} {tag}", shape, ours_stats, None if flops is None else factor * flops,
+                        ref_name, ref))
     return rows
 
 
-def _conv_case(ctx, name, x_shape, w_shape, stride, padding, repeats, transpose=False, algorithm="auto"):
+def _conv_case(ctx, name, x_shape, w_shape, stride, padding, repeats, rounds, transpose=False, algorithm="auto"):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape, dtype=np.float32)
     w = (rng.standard_normal(w_shape, dtype=np.float32) * 0.1)
@@ -84,10 +85,10 @@ def _conv_case(ctx, name, x_shape, w_shape, stride, padding, repeats, transpose=
             op(txg, twg, None, stride, padding).backward(tdout)
         torch_fns = (torch_fwd, torch_fwdbwd)
     twin_fns = (fwd, fwdbwd) if np.prod(x_shape) <= 300_000 else None
-    return _pair_rows(ctx, name, _shape(x_shape), flops, fwd, fwdbwd, torch_fns, twin_fns, repeats)
+    return _pair_rows(ctx, name, shape_str(x_shape), flops, fwd, fwdbwd, torch_fns, twin_fns, repeats, rounds)
 
 
-def _pool_case(ctx, repeats):
+def _pool_case(ctx, repeats, rounds):
     x = np.random.default_rng(0).standard_normal((4, 16, 64, 64), dtype=np.float32)
     out, _ = max_pool2d_forward(x, 3, 2, 1)
     dout = np.ones_like(out)
@@ -111,11 +112,11 @@ def _pool_case(ctx, repeats):
             txg.grad = None
             torch.nn.functional.max_pool2d(txg, 3, 2, 1).backward(tdout)
         torch_fns = (torch_fwd, torch_fwdbwd)
-    return _pair_rows(ctx, "max_pool2d 3x3 s2 p1", _shape(x.shape), None, fwd, fwdbwd, torch_fns,
-                      (fwd, fwdbwd), repeats)
+    return _pair_rows(ctx, "max_pool2d 3x3 s2 p1", shape_str(x.shape), None, fwd, fwdbwd, torch_fns,
+                      (fwd, fwdbwd), repeats, rounds)
 
 
-def _linear_case(ctx, repeats):
+def _linear_case(ctx, repeats, rounds):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((512, 3136), dtype=np.float32)
     w = rng.standard_normal((256, 3136), dtype=np.float32) * 0.01
@@ -142,7 +143,7 @@ def _linear_case(ctx, repeats):
             torch.nn.functional.linear(txg, twg, tbg).backward(tdout)
         torch_fns = (torch_fwd, torch_fwdbwd)
     return _pair_rows(ctx, "linear 3136->256", "[512,3136]", 2 * 512 * 3136 * 256, fwd, fwdbwd,
-                      torch_fns, None, repeats)
+                      torch_fns, None, repeats, rounds)
 
 
 _STARTUP = """
@@ -168,27 +169,30 @@ def _startup_rows():
         for label in ("conv2d first call, empty Numba cache (compile)", "import + conv2d first call, warm cache"):
             result = subprocess.run([sys.executable, "-c", _STARTUP], env=env, capture_output=True, text=True)
             if result.returncode != 0:
-                rows.append(Row(label, "[1,8,16,16]", float("nan"), note="failed: " + result.stderr[-200:]))
+                rows.append(Row(label, "[1,8,16,16]", one(float("nan")), note="failed: " + result.stderr[-200:]))
                 continue
             times = json.loads(result.stdout.strip().splitlines()[-1])
             ms = times["first_call_ms"] if "compile" in label else times["import_ms"] + times["first_call_ms"]
-            rows.append(Row(label, "[1,8,16,16]", ms, note=f"fwd+bwd; import {times['import_ms']:.0f} ms"))
+            rows.append(Row(label, "[1,8,16,16]", one(ms), note=f"fwd+bwd; import {times['import_ms']:.0f} ms"))
     return rows
 
 
 def run(ctx: Context) -> list[Row]:
-    repeats = 3 if ctx.quick else 10
+    repeats, rounds = (3, 1) if ctx.quick else (10, 3)
     rows = []
-    # 3x3 pad 1 runs the shifted GEMMs (conv_shifted.py); the "im2col" rows force the
-    # reference path on the same shapes. [128,64,14,14] is the mask head at 128 positive RoIs.
+    # 3x3 pad 1 runs the shifted GEMMs (conv_shifted.py); the "im2col" and "winograd" rows
+    # force the other paths on the same shapes (FLOPs counted as direct convolution's, so
+    # "x GEMM" compares them). [128,64,14,14] is the mask head at 128 positive RoIs.
     for shape in ((4, 64, 32, 32), (128, 64, 14, 14)):
-        rows += _conv_case(ctx, "conv2d 3x3 64->64", shape, (64, 64, 3, 3), 1, 1, repeats)
-        rows += _conv_case(ctx, "conv2d 3x3 64->64 im2col", shape, (64, 64, 3, 3), 1, 1, repeats, algorithm="im2col")
-    rows += _conv_case(ctx, "conv2d 7x7 s2 p3 3->64", (4, 3, 128, 128), (64, 3, 7, 7), 2, 3, repeats)
-    rows += _conv_case(ctx, "conv2d 1x1 256->64", (2, 256, 50, 68), (64, 256, 1, 1), 1, 0, repeats)
-    rows += _conv_case(ctx, "conv_transpose2d 2x2 s2 64->64", (64, 64, 14, 14), (64, 64, 2, 2), 2, 0, repeats,
+        rows += _conv_case(ctx, "conv2d 3x3 64->64", shape, (64, 64, 3, 3), 1, 1, repeats, rounds)
+        rows += _conv_case(ctx, "conv2d 3x3 64->64 im2col", shape, (64, 64, 3, 3), 1, 1, repeats, rounds, algorithm="im2col")
+        rows += _conv_case(ctx, "conv2d 3x3 64->64 winograd", shape, (64, 64, 3, 3), 1, 1, repeats, rounds,
+                           algorithm="winograd")
+    rows += _conv_case(ctx, "conv2d 7x7 s2 p3 3->64", (4, 3, 128, 128), (64, 3, 7, 7), 2, 3, repeats, rounds)
+    rows += _conv_case(ctx, "conv2d 1x1 256->64", (2, 256, 50, 68), (64, 256, 1, 1), 1, 0, repeats, rounds)
+    rows += _conv_case(ctx, "conv_transpose2d 2x2 s2 64->64", (64, 64, 14, 14), (64, 64, 2, 2), 2, 0, repeats, rounds,
                        transpose=True)
-    rows += _pool_case(ctx, repeats)
-    rows += _linear_case(ctx, repeats)
+    rows += _pool_case(ctx, repeats, rounds)
+    rows += _linear_case(ctx, repeats, rounds)
     rows += _startup_rows()
     return rows

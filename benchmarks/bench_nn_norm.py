@@ -1,8 +1,9 @@
 """Benchmarks for the foundation ops: GroupNorm (kernel vs twin vs torch), BCE with
 logits (the mask loss), and the cached import time of ``minimrcnn.nn``.
 
-GroupNorm is memory-bound: the figure that matters is the ratio to the twin (what the
-Numba kernel buys) and to torch (how far from a tuned C++ implementation we are).
+GroupNorm is memory-bound: the figures that matter are the ratio to the twin (what the
+Numba kernel buys) and to torch (how far from a tuned C++ implementation we are). torch
+and ours are timed in their own blocks, alternated (``common.versus``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 
 import numpy as np
 
-from common import Row, median_ms
+from common import Row, median_ms, one, versus
 from minimrcnn.runtime import reference_kernels
 from minimrcnn.nn.functional.loss import (
     binary_cross_entropy_with_logits_backward, binary_cross_entropy_with_logits_forward,
@@ -21,7 +22,7 @@ from minimrcnn.nn.functional.loss import (
 from minimrcnn.nn.functional.norm import group_norm_backward, group_norm_forward
 
 
-def _group_norm_rows(ctx, x, groups, repeats) -> list[Row]:
+def _group_norm_rows(ctx, x, groups, repeats, rounds) -> list[Row]:
     rng = np.random.default_rng(0)
     C = x.shape[1]
     w = rng.standard_normal(C).astype(np.float32)
@@ -37,11 +38,11 @@ def _group_norm_rows(ctx, x, groups, repeats) -> list[Row]:
 
     rows = []
     for label, fn in (("fwd", fwd), ("fwd+bwd", fwd_bwd)):
-        ours = median_ms(fn, repeats=repeats)
+        ours = one(median_ms(fn, repeats=repeats))
         with reference_kernels():
-            twin = median_ms(fn, repeats=max(2, repeats // 2))
+            twin = one(median_ms(fn, repeats=max(2, repeats // 2)))
         op = f"group_norm G={groups} {label}"
-        rows.append(Row(op, shape, ours, ref_name="NumPy twin", ref_ms=twin))
+        rows.append(Row(op, shape, ours, ref_name="NumPy twin", ref=twin))
         if ctx.torch is not None:
             torch = ctx.torch
             xt = torch.from_numpy(x).requires_grad_(label != "fwd")
@@ -54,11 +55,12 @@ def _group_norm_rows(ctx, x, groups, repeats) -> list[Row]:
                         return torch.nn.functional.group_norm(xt, groups, wt, bt)
                 out = torch.nn.functional.group_norm(xt, groups, wt, bt)
                 return torch.autograd.grad(out, (xt, wt, bt), dt)
-            rows.append(Row(op, shape, ours, ref_name="torch CPU", ref_ms=median_ms(torch_fn, repeats=repeats)))
+            ours_block, theirs = versus(fn, torch_fn, rounds, repeats)
+            rows.append(Row(op, shape, ours_block, ref_name="torch CPU", ref=theirs))
     return rows
 
 
-def _bce_rows(ctx, repeats) -> list[Row]:
+def _bce_rows(ctx, repeats, rounds) -> list[Row]:
     rng = np.random.default_rng(1)
     logits = rng.standard_normal((512, 28, 28)).astype(np.float32)
     target = (rng.random(logits.shape) > 0.5).astype(np.float32)
@@ -67,17 +69,17 @@ def _bce_rows(ctx, repeats) -> list[Row]:
         _, cache = binary_cross_entropy_with_logits_forward(logits, target)
         return binary_cross_entropy_with_logits_backward(1.0, cache)
 
-    ours = median_ms(fwd_bwd, repeats=repeats)
     op, shape = "bce_with_logits mean fwd+bwd", "[512,28,28]"
     if ctx.torch is None:
-        return [Row(op, shape, ours, note="torch not installed")]
+        return [Row(op, shape, one(median_ms(fwd_bwd, repeats=repeats)), note="torch not installed")]
     torch = ctx.torch
     xt, tt = torch.from_numpy(logits).requires_grad_(True), torch.from_numpy(target)
 
     def torch_fn():
         loss = torch.nn.functional.binary_cross_entropy_with_logits(xt, tt)
         return torch.autograd.grad(loss, xt)
-    return [Row(op, shape, ours, ref_name="torch CPU", ref_ms=median_ms(torch_fn, repeats=repeats))]
+    ours, theirs = versus(fwd_bwd, torch_fn, rounds, repeats)
+    return [Row(op, shape, ours, ref_name="torch CPU", ref=theirs)]
 
 
 def _import_time_row(repeats) -> Row:
@@ -93,16 +95,16 @@ def _import_time_row(repeats) -> Row:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     bare = (time.perf_counter() - start) * 1e3
-    return Row("import minimrcnn.nn (cached)", "subprocess", float(np.median(times)), ref_name="bare python",
-               ref_ms=bare, note="vs ref < 1: slower than an empty interpreter, as expected")
+    return Row("import minimrcnn.nn (cached)", "subprocess", one(float(np.median(times))), ref_name="bare python",
+               ref=one(bare), note="an empty interpreter's start-up as the reference")
 
 
 def run(ctx) -> list[Row]:
-    repeats = 3 if ctx.quick else 10
+    repeats, rounds = (3, 1) if ctx.quick else (10, 3)
     x = np.random.default_rng(2).standard_normal((4, 64, 32, 32)).astype(np.float32)
     rows = []
     for groups in (32, 4):
-        rows += _group_norm_rows(ctx, x, groups, repeats)
-    rows += _bce_rows(ctx, repeats)
+        rows += _group_norm_rows(ctx, x, groups, repeats, rounds)
+    rows += _bce_rows(ctx, repeats, rounds)
     rows.append(_import_time_row(2 if ctx.quick else 5))
     return rows

@@ -1,238 +1,172 @@
 """A trained shapes model's training step and inference, beside torchvision with the same weights.
 
-A fresh model finds no objects, so its RoI heads sample few positives and its mask
-head is light; the steps that fill a real run come from a model that has started to
-find objects. These rows load the weights of a default ``minimrcnn train`` run (2200
-iterations, seed 0) into both minimrcnn and torchvision's identical network (when
-torch is importable) and time, in the same process and interleaved round by round:
+A fresh model finds no objects, so its RoI heads sample few positives and its mask head
+is light; the steps that fill a real run come from a model that has started to find
+objects. These rows load the weights of a default ``minimrcnn train`` run into minimrcnn
+and into torchvision's identical network, and time:
 
-* a training step, batch 4 at 128 x 128 (forward, losses, backward), and the number of
-  positive RoIs that reach the mask head (the mask head's batch R); with the preset's 128
-  sampled RoIs per image, and again with the training recipe's ``TrainConfig().box_batch_size_per_image``;
-* the per-stage time of that step (forward stages plus backward add up to the step);
-* inference on the same batch of 4 and its per-stage time, with the detections kept.
+* a training step, batch 4 at 128 x 128 (forward, losses, backward, the same RoI sampling
+  every call), with the preset's 128 sampled RoIs per image and with the training recipe's
+  ``TrainConfig().box_batch_size_per_image``; the note gives the positive RoIs that reach
+  the mask head (its batch R);
+* inference on the same batch of 4, with the detections kept;
+* each library's peak RSS over all of that (in the inference row's note);
+* the per-stage time of our step and inference (forward stages plus backward add up to
+  the step; timed separately, so the wrappers never touch the rows above).
+
+Each library runs in **fresh processes, alternated** (ours, torchvision, ours, ...): a
+process loads the weights, then times each case alone in its own block after its own
+warm-up. A row gives the median over processes and the spread (lowest and highest
+process median). Both processes run with ``keep_freed_memory()`` (as the ``minimrcnn``
+command) and ``OMP_WAIT_POLICY=PASSIVE``.
 
     python benchmarks/run.py trained --weights lessons/assets/shapes_model.npz
-    python benchmarks/bench_trained.py --weights PATH      # this suite alone
-    python benchmarks/bench_trained.py --weights PATH --peak-rss   # VmHWM of 3 steps + inference
+    python benchmarks/bench_trained.py --worker ours --weights PATH     # one process's JSON
 
-The weights file is made by (about 10 minutes on 2 cores):
+The weights file is the default training run (docs/benchmarks.md, "Training the tiny-shapes recipe"):
 
     minimrcnn train --out runs/shapes && cp runs/shapes/model.npz lessons/assets/shapes_model.npz
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_model import StageTimer, shapes_batch, torch_inputs, torchvision_shapes  # noqa: E402
-from common import Row  # noqa: E402
+from common import (ROOT, Row, Stats, alternate_processes, median_ms, our_step, peak_rss_mb, python_argv,  # noqa: E402
+                    shapes_batch, stage_rows, their_step, torch_inputs, torchvision_shapes)
 
 DEFAULT_WEIGHTS = "lessons/assets/shapes_model.npz"
 MAKE_WEIGHTS = "minimrcnn train --out runs/shapes && cp runs/shapes/model.npz lessons/assets/shapes_model.npz"
 SHAPE = "batch 4, 128x128, trained"
+PRESET_ROIS = 128      # the shapes preset's box_batch_size_per_image (torchvision's argument)
 
 
-def interleaved_ms(fns: dict, rounds: int, warmup: int = 1) -> dict:
-    """Median ms of each function, called in turn round after round, so that a busy
-    spell on a shared machine slows every contender alike. Returns name -> (median, min, max)."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: (float(np.median(t)), float(np.min(t)), float(np.max(t))) for name, t in times.items()}
+def roi_counts() -> list[int]:
+    """Sampled RoIs per image to time: the preset's and the training recipe's."""
+    from minimrcnn.train.config import TrainConfig
+    return sorted({PRESET_ROIS, TrainConfig().box_batch_size_per_image}, reverse=True)
 
 
-def load_models(weights: str, torch, torchvision):
-    """(ours, theirs or None), both holding the weights in ``weights``."""
+def load_ours(weights: str):
     from minimrcnn.models import maskrcnn_shapes
     from minimrcnn.models.weights import load_weights
-    ours = maskrcnn_shapes()
-    load_weights(ours, weights)
-    theirs = None
-    if torch is not None:
-        theirs = torchvision_shapes(torch, torchvision)
-        theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()}, strict=True)
-    return ours, theirs
+    model = maskrcnn_shapes()
+    load_weights(model, weights)
+    return model
 
 
-def _count_mask_rois(module, attribute: str, counts: list):
-    """Wrap ``module.attribute`` (a forward) to append the batch size it receives to counts."""
-    original = getattr(module, attribute)
-
-    def counted(x, *args, **kwargs):
-        counts.append(int(x.shape[0]))
-        return original(x, *args, **kwargs)
-    setattr(module, attribute, counted)
-    return original
+def load_theirs(weights: str, torch, torchvision):
+    """torchvision's shapes network holding the weights in ``weights`` (via our state_dict's keys)."""
+    state = load_ours(weights).state_dict()
+    model = torchvision_shapes(torch, torchvision)
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, strict=True)
+    return model
 
 
-def our_step(model, images, targets):
-    def step():
-        # the same sampling randomness every step, so every round times the same work
-        losses, cache = model(images, targets, rng=np.random.default_rng(0))
-        model.zero_grad()
-        model.backward(cache)
-    return step
+def worker(library: str, weights: str, repeats: int, warmup: int) -> dict:
+    """Time every case of this suite for one library, each in its own block; returns the JSON dict."""
+    from minimrcnn import runtime
+    runtime.keep_freed_memory()          # as the minimrcnn command; process-wide, so torch gets it too
+    samples = shapes_batch(4)
+    images, targets = [s[0] for s in samples], [s[1] for s in samples]
+    result, positives = {}, []
+    if library == "ours":
+        model = load_ours(weights)
+        original = model.roi_heads.mask_head.forward
 
+        def counted(x, *args, **kwargs):
+            positives.append(int(x.shape[0]))
+            return original(x, *args, **kwargs)
+        model.roi_heads.mask_head.forward = counted
+        step = our_step(model.train(), images, targets)
 
-def their_step(torch, model, images, targets):
-    def step():
-        torch.manual_seed(0)
-        losses = model(images, targets)
-        model.zero_grad()
-        sum(losses.values()).backward()
-    return step
+        def set_rois(n):
+            model.roi_heads.fg_bg_sampler.batch_size_per_image = n
 
-
-def _spread(stats) -> str:
-    median, low, high = stats
-    return f"min {low:.0f} / max {high:.0f} ms"
-
-
-def _stage_timer(model, training: bool) -> StageTimer:
-    timer = StageTimer()
-    heads = model.roi_heads
-    timer.wrap(model.backbone.body, "forward", "backbone body fwd")
-    timer.wrap(model.backbone.fpn, "forward", "FPN fwd")
-    timer.wrap(model.rpn, "forward", "RPN fwd" + (" (head, proposals, targets, losses)" if training else ""))
-    timer.wrap(heads, "forward", "RoI heads fwd (box + mask)")
-    for module in (heads.mask_roi_pool, heads.mask_head, heads.mask_predictor):
-        timer.wrap(module, "forward", "  of which mask branch fwd")
-    timer.wrap(heads.mask_head, "forward", "    of which mask head (4 convs 3x3)")
-    if training:
-        timer.wrap(heads, "backward_mask", "mask branch bwd")
-        timer.wrap(heads.mask_head, "backward", "  of which mask head bwd (4 convs 3x3)")
-        timer.wrap(heads, "backward_box", "box branch bwd")
-        timer.wrap(model.rpn, "backward", "RPN bwd")
-        timer.wrap(model.backbone.fpn, "backward", "FPN bwd")
-        timer.wrap(model.backbone.body, "backward", "backbone body bwd")
+        def infer():
+            return [len(d["boxes"]) for d in model.eval()(images)]
     else:
-        timer.wrap(model.transform, "postprocess", "postprocess (resize boxes, paste masks)")
-    return timer
+        import torch
+        import torchvision
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or os.cpu_count() or 1)
+        model = load_theirs(weights, torch, torchvision)
+        model.roi_heads.mask_head.register_forward_hook(lambda m, inp, out: positives.append(int(inp[0].shape[0])))
+        t_images, t_targets = torch_inputs(torch, samples)
+        step = their_step(torch, model.train(), t_images, t_targets)
 
+        def set_rois(n):
+            model.roi_heads.fg_bg_sampler.batch_size_per_image = n
 
-def stage_rows(model, fn, training: bool, repeats: int) -> list:
-    """Per-stage time of ``fn`` (a step or an inference of ``model``), averaged over repeats.
-
-    The wrappers live on a separate pass so they never touch the timed rows above."""
-    timer = _stage_timer(model, training)
-    fn()
-    timer.totals.clear()
-    for _ in range(repeats):
-        fn()
-    tag = "train" if training else "inference"
-    return [Row(f"  stage ({tag}): {label}", SHAPE, ms=1e3 * total / repeats) for label, total in timer.totals.items()]
-
-
-def step_row(label: str, stats: dict, our_rois: list, their_rois: list, rounds: int) -> Row:
-    """A training-step row: our median beside torchvision's (if timed), with the last
-    step's positive RoI counts and both spreads in the note."""
-    ref = stats.get("torchvision")
-    note = f"{our_rois[-1]} positive RoIs in the mask head" + (f" (torchvision {their_rois[-1]})" if their_rois else "")
-    return Row(label, SHAPE, stats["ours"][0], ref_name="torchvision" if ref else "", ref_ms=ref[0] if ref else None,
-               note=f"{note}; {rounds} rounds, ours {_spread(stats['ours'])}"
-                    + (f", torchvision {_spread(ref)}" if ref else ""))
+        def infer():
+            with torch.no_grad():
+                return [len(d["boxes"]) for d in model.eval()(t_images)]
+    for rois in roi_counts():
+        set_rois(rois)
+        result[f"step_{rois}"] = median_ms(step, repeats, warmup)
+        result[f"positives_{rois}"] = positives[-1]
+    result["inference"] = median_ms(infer, repeats, warmup)
+    result["detections"] = sum(infer())
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
 
 
 def run(ctx) -> list:
-    weights = getattr(ctx, "weights", None) or DEFAULT_WEIGHTS
+    # absolute: the worker processes run from the repository's root
+    weights = os.path.abspath(ctx.weights) if ctx.weights else os.path.join(ROOT, DEFAULT_WEIGHTS)
     if not os.path.exists(weights):
         print(f"# suite 'trained': skipped, weights {weights!r} not found; make them with:\n#   {MAKE_WEIGHTS}")
         return []
-    rounds = 2 if ctx.quick else 7
+    rounds, repeats, warmup = (1, 2, 1) if ctx.quick else (4, 6, 2)
+    libraries = ["ours"] + (["torchvision"] if ctx.torch is not None else [])
+    runs = alternate_processes({lib: python_argv("bench_trained.py", "--worker", lib, "--weights", weights,
+                                                 "--repeats", repeats, "--warmup", warmup) for lib in libraries},
+                               rounds)
+    ours, theirs = runs["ours"], runs.get("torchvision")
+
+    def stats(results, key):
+        return Stats.of([r[key] for r in results]) if results else None
+
+    def note(what, key):
+        text = f"{ours[-1][key]} {what}" + (f" (torchvision {theirs[-1][key]})" if theirs else "")
+        return text + f"; {rounds} processes each, alternated"
+
+    rows = []
+    recipe = roi_counts()[-1]
+    for rois in roi_counts():
+        label = f"trained shapes train step, {rois} RoIs/image" + (" (the recipe's)" if rois == recipe else "")
+        rows.append(Row(label, SHAPE, stats(ours, f"step_{rois}"), ref_name="torchvision" if theirs else "",
+                        ref=stats(theirs, f"step_{rois}"), note=note("positive RoIs in the mask head", f"positives_{rois}")))
+    rows.append(Row("trained shapes inference", SHAPE, stats(ours, "inference"), ref_name="torchvision" if theirs else "",
+                    ref=stats(theirs, "inference"), note=note("detections kept", "detections")))
+    rss = f"peak RSS of a process timing the rows above: {max(r['peak_rss_mb'] for r in ours):.0f} MB"
+    if theirs:
+        rss += f" (torchvision {max(r['peak_rss_mb'] for r in theirs):.0f} MB)"
+    rows[-1].note += "; " + rss
+
+    # per-stage time of our step (the recipe's RoI count) and inference, in this process
     samples = shapes_batch(4)
     images, targets = [s[0] for s in samples], [s[1] for s in samples]
-    ours, theirs = load_models(weights, ctx.torch, ctx.torchvision)
-    rows = []
-
-    # -- training step -----------------------------------------------------------------
-    ours.train()
-    our_rois, their_rois = [], []
-    _count_mask_rois(ours.roi_heads.mask_head, "forward", our_rois)
-    fns = {"ours": our_step(ours, images, targets)}
-    if theirs is not None:
-        theirs.train()
-        t_images, t_targets = torch_inputs(ctx.torch, samples)
-        theirs.roi_heads.mask_head.register_forward_hook(lambda m, inp, out: their_rois.append(int(inp[0].shape[0])))
-        fns["torchvision"] = their_step(ctx.torch, theirs, t_images, t_targets)
-    rows.append(step_row("trained shapes train step", interleaved_ms(fns, rounds), our_rois, their_rois, rounds))
-    rows += stage_rows(ours, fns["ours"], True, repeats=max(1, rounds // 2))
-
-    # -- the same step with the training recipe's RoI sampling (TrainConfig) -------------------
-    from minimrcnn.train.config import TrainConfig
-    recipe_rois = TrainConfig().box_batch_size_per_image
-    if recipe_rois != ours.roi_heads.fg_bg_sampler.batch_size_per_image:
-        for model in (ours, theirs):
-            if model is not None:
-                model.roi_heads.fg_bg_sampler.batch_size_per_image = recipe_rois
-        rows.append(step_row(f"trained shapes train step, {recipe_rois} RoIs/image (the recipe's)",
-                             interleaved_ms(fns, rounds), our_rois, their_rois, rounds))
-
-    # -- inference -----------------------------------------------------------------------
-    ours.eval()
-    detections = []
-
-    def our_inference():
-        detections[:] = [len(d["boxes"]) for d in ours(images)]
-    fns = {"ours": our_inference}
-    if theirs is not None:
-        theirs.eval()
-        their_detections = []
-
-        def their_inference():
-            with ctx.torch.no_grad():
-                their_detections[:] = [len(d["boxes"]) for d in theirs(t_images)]
-        fns["torchvision"] = their_inference
-    stats = interleaved_ms(fns, rounds)
-    ref = stats.get("torchvision")
-    note = f"{sum(detections)} detections kept" + (f" (torchvision {sum(their_detections)})" if ref else "")
-    rows.append(Row("trained shapes inference", SHAPE, stats["ours"][0], ref_name="torchvision" if ref else "",
-                    ref_ms=ref[0] if ref else None,
-                    note=f"{note}; {rounds} rounds, ours {_spread(stats['ours'])}"
-                         + (f", torchvision {_spread(ref)}" if ref else "")))
-    rows += stage_rows(ours, our_inference, False, repeats=max(1, rounds // 2))
+    model = load_ours(weights)
+    model.roi_heads.fg_bg_sampler.batch_size_per_image = recipe
+    stage_repeats = 1 if ctx.quick else 3
+    rows += stage_rows(model.train(), our_step(model, images, targets), True, stage_repeats, SHAPE,
+                       f"train, {recipe} RoIs/image")
+    rows += stage_rows(model.eval(), lambda: model(images), False, stage_repeats, SHAPE, "inference")
     return rows
 
 
-def peak_rss_worker(weights: str) -> None:
-    """Peak RSS of this (fresh) process after 3 trained-weights steps and one inference,
-    with keep_freed_memory() as the minimrcnn command sets it."""
-    from bench_model import _peak_rss_kb
-    from minimrcnn import runtime
-    runtime.keep_freed_memory()
-    samples = shapes_batch(4)
-    images, targets = [s[0] for s in samples], [s[1] for s in samples]
-    ours, _ = load_models(weights, None, None)
-    step = our_step(ours.train(), images, targets)
-    for _ in range(3):
-        step()
-    ours.eval()(images)
-    print(f"peak RSS {_peak_rss_kb() / 1024:.0f} MB (3 trained-weights training steps + 1 inference, batch 4)")
-
-
 if __name__ == "__main__":
-    import argparse
-    import run as harness
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", choices=("ours", "torchvision"), required=True,
+                        help="time one library in this process and print one JSON line")
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="model.npz of a trained shapes model")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--markdown", action="store_true")
-    parser.add_argument("--no-torch", action="store_true")
-    parser.add_argument("--peak-rss", action="store_true", help="only print this process's peak RSS")
+    parser.add_argument("--repeats", type=int, default=6)
+    parser.add_argument("--warmup", type=int, default=2)
     args = parser.parse_args()
-    if args.peak_rss:
-        sys.exit(peak_rss_worker(args.weights))
-    argv = ["trained", "--weights", args.weights] + [f for f, on in (("--quick", args.quick),
-                                                        ("--markdown", args.markdown), ("--no-torch", args.no_torch)) if on]
-    sys.exit(harness.main(argv))
+    print(json.dumps(worker(args.worker, args.weights, args.repeats, args.warmup)))

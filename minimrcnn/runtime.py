@@ -14,9 +14,9 @@ as plain Python, so a breakpoint inside a kernel works in pdb.
 Threads -- the one process-wide thing done on import. minimrcnn alternates Numba
 parallel kernels with BLAS GEMMs many times per step. Numba's default OpenMP threads
 and OpenBLAS's threads both spin-wait for work after each call, so on a small machine
-they take the cores from each other (measured on 2 cores: a tiny-shapes training step
-took 1.03 s with the defaults, 0.27-0.35 s with either Numba's ``workqueue`` layer or
-one BLAS thread; ``benchmarks/bench_model.py``). So importing this module -- which
+they take the cores from each other (on 2 cores a tiny-shapes training step took several
+times longer with the defaults than with either Numba's ``workqueue`` layer or one BLAS
+thread; docs/benchmarks.md, "How the harness measures"). So importing this module -- which
 every module with a parallel kernel does -- calls ``select_threading_layer()``: it sets
 ``numba.config.THREADING_LAYER = "workqueue"`` for the whole process, unless the
 environment variable ``NUMBA_THREADING_LAYER`` is set, which then wins. Numba fixes
@@ -27,12 +27,13 @@ that parallel kernels must not be launched from several Python threads at once.
 Memory -- process-wide, so never done on import. glibc hands every freed block above
 its mmap threshold (at most 32 MB by default) back to the kernel, and the next
 allocation of that size is mapped afresh: page faults, and the kernel zeroing every
-page. A training step allocates and frees hundreds of MB of short-lived arrays (im2col
-columns of the mask head are 58 MB each), so with the defaults a tiny-shapes training
-step takes about 8000 page faults. ``keep_freed_memory()`` raises glibc's thresholds so
-freed memory stays in the process and is reused (about 150 faults per step;
-``benchmarks/bench_model.py``, "fresh process" rows). The library never calls it; the
-``minimrcnn`` command does, for its own process.
+page. A training step allocates and frees hundreds of MB of short-lived arrays (the
+mask head's stacked convolution inputs among them), so with the defaults every step
+page-faults its working memory back in. ``keep_freed_memory()`` raises glibc's thresholds
+so freed memory stays in the process and is reused (the page faults per step with and
+without it are the "fresh process" rows of docs/benchmarks.md, made by
+``benchmarks/bench_model.py``). The library never calls it; the ``minimrcnn`` command
+does, for its own process.
 """
 
 from __future__ import annotations

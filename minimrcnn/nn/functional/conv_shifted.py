@@ -239,8 +239,8 @@ def backward(dout, weight, cache: ShiftedCache, need_input_grad: bool, need_bias
     matrix = stacked.reshape(kW * C_in, geo.U)
     # dweight_row[i].T = window_i [kW*C_in, E] @ dout_grid.T [E, C_out]: the sum over every
     # image and position is the GEMM's. This orientation, not [C_out, E] @ [E, kW*C_in]: on a
-    # shared machine OpenBLAS with 2 threads once took 750 ms for that one and 16 ms for this;
-    # on a quiet one they tie (benchmarks/gemm_orientation.py).
+    # shared machine OpenBLAS with 2 threads was once far slower on that one; on a quiet one
+    # they tie (docs/convolution.md, benchmarks/experiments/gemm_orientation.py).
     drows_t = np.empty((kH, kW * C_in, C_out), dtype=stacked.dtype)
     for i in range(kH):
         np.matmul(matrix[:, i * geo.Wg:i * geo.Wg + geo.E], dout_grid.T, out=drows_t[i])

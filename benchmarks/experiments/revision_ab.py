@@ -1,7 +1,7 @@
 """A trained-weights training step and inference: this working tree against an earlier commit.
 
-    python benchmarks/revision_ab.py 98e4b77                 # 6 rounds, 64 RoIs per image
-    python benchmarks/revision_ab.py 98e4b77 --rounds 8 --rois 128
+    python benchmarks/experiments/revision_ab.py 98e4b77                 # 6 rounds, 64 RoIs per image
+    python benchmarks/experiments/revision_ab.py 98e4b77 --rounds 8 --rois 128
 
 ``git archive REV minimrcnn`` is unpacked into a temporary folder (its Numba kernels
 compile there once), then fresh processes alternate: tree, REV, tree, REV, ... Each
@@ -9,7 +9,7 @@ process loads the same weights (default lessons/assets/shapes_model.npz), warms 
 prints the median time of 10 training steps (batch 4, the benchmark's fixed images and
 sampling) and of 10 inferences. Alternating processes, rather than one block per
 version, lets a busy spell of the machine slow both alike. Prints the median over
-rounds of each, and REV's time over the tree's (above 1: the tree is faster).
+rounds of each, and the tree's time over REV's (below 1: the tree is faster).
 """
 
 from __future__ import annotations
@@ -23,17 +23,16 @@ import tempfile
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # benchmarks/
 ROOT = os.path.dirname(HERE)
 
 WORKER = r"""
 import sys
 import numpy as np
 sys.path.insert(0, {bench!r})
-from common import median_ms
+from common import median_ms, shapes_batch
 from minimrcnn import runtime
 runtime.keep_freed_memory()
-from bench_model import shapes_batch
 from minimrcnn.models import maskrcnn_shapes
 from minimrcnn.models.weights import load_weights
 model = maskrcnn_shapes()
@@ -84,8 +83,8 @@ def main() -> int:
             results[args.rev].append(measure(rev_root, args.weights, args.rois))
     tree, rev = np.median(results["tree"], axis=0), np.median(results[args.rev], axis=0)
     print(f"{args.rounds} rounds, {args.rois} RoIs per image, weights {args.weights}")
-    print(f"train step: tree {tree[0]:.1f} ms, {args.rev} {rev[0]:.1f} ms ({rev[0] / tree[0]:.2f}x)")
-    print(f"inference:  tree {tree[1]:.1f} ms, {args.rev} {rev[1]:.1f} ms ({rev[1] / tree[1]:.2f}x)")
+    print(f"train step: tree {tree[0]:.1f} ms, {args.rev} {rev[0]:.1f} ms (tree / {args.rev}: {tree[0] / rev[0]:.2f})")
+    print(f"inference:  tree {tree[1]:.1f} ms, {args.rev} {rev[1]:.1f} ms (tree / {args.rev}: {tree[1] / rev[1]:.2f})")
     return 0
 
 

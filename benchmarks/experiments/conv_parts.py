@@ -1,6 +1,6 @@
 """The parts of one shifted-GEMM 3x3 convolution on the mask head's shape, and what bounds them.
 
-    python benchmarks/conv_parts.py            # [128, 64, 14, 14], 64 -> 64, 15 repeats
+    python benchmarks/experiments/conv_parts.py            # [128, 64, 14, 14], 64 -> 64, 15 repeats
 
 Times, as medians in ms: stacking the input (``stack_shifted``), the one GEMM of all
 kernel rows (``rows_gemm``), the shifted crop (``crop_grid``), the whole forward and
@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import median_ms  # noqa: E402
 
 from minimrcnn import runtime

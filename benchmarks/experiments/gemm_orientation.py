@@ -1,14 +1,14 @@
 """The weight gradient's GEMM in its two orientations, on the mask head's 3x3 conv.
 
-    python benchmarks/gemm_orientation.py [REPEATS]
+    python benchmarks/experiments/gemm_orientation.py [REPEATS]
 
 dweight needs dout [C_out, N*Ho*Wo] times cols.T [N*Ho*Wo, Q]: a product with a long
 inner dimension and short outer ones. It can be computed as that product, or as
 (cols @ dout.T).T. conv2d and the shifted path use the second form: while the machine
-was shared with other jobs, OpenBLAS's threaded kernels once took 750 ms for the first and
-16 ms for the second. This script measures both in one process (median ms), on
-contiguous operands and on the strided windows the shifted path multiplies, so that claim
-can be re-checked (on a quiet machine the two take the same time: docs/benchmarks.md).
+was shared with other jobs, OpenBLAS's threaded kernels were once far slower on the first.
+This script measures both in one process (median ms), on contiguous operands and on the
+strided windows the shifted path multiplies, so that claim can be re-checked (on a quiet
+machine the two take about the same time; docs/convolution.md).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import median_ms  # noqa: E402
 
 C_OUT, Q, COLUMNS = 64, 64 * 9, 128 * 14 * 14   # mask head: 128 RoIs of [64, 14, 14], 3x3 kernel
