@@ -70,7 +70,7 @@ def predict_images(model, paths, out_dir: str, score_threshold: float = 0.5, cla
     from minimrcnn.viz.overlay import save_overlay
 
     # Decode every image before writing anything, so a truncated file or a refused mode (data/images.py)
-    # stops the command with nothing written; decoding is ~10 ms an image, small beside the model's pass.
+    # stops the command with nothing written; decoding costs little beside the model's pass.
     for path in paths:
         read_image(path)
     os.makedirs(out_dir, exist_ok=True)

@@ -163,7 +163,7 @@ class CocoDataset:
             when `dataset[i]` first reads it.
     """
 
-    #: default budget for decoding every image in the constructor (~5 ms per 640x480 JPEG)
+    #: default budget for decoding every image in the constructor (its cost: docs/custom-data.md)
     DECODE_UP_FRONT_PIXELS = 100_000_000
 
     def __init__(self, images_dir: str, annotations_json: str, decode_up_front: bool | None = None):

@@ -1,6 +1,6 @@
 """What CocoDataset's up-front image check costs: headers only vs decoding every pixel.
 
-    python benchmarks/bench_image_check.py [--num-images 300] [--size 640x480]
+    python benchmarks/experiments/image_check.py [--num-images 300] [--size 640x480]
 
 Writes the images (smooth random content, JPEG quality 90 and PNG) to a temporary folder, then
 times `read_image_size` (header and EXIF tag) and `read_image` (every pixel, RGB, upright) over
