@@ -12,11 +12,14 @@ AREA_OF_STAT = {"s": "small objects (area < 32² px)", "m": "medium objects (32�
                 "l": "large objects (area > 96² px)"}
 
 
-def shown_path(path: str) -> str:
-    """``path`` relative to the working folder when it lies inside it, else absolute."""
+def shown_path(path: str, max_up: int = 2) -> str:
+    """``path`` relative to the working folder when it lies inside it or at most ``max_up``
+    folders above it (a notebook in lessons/ shows ``../runs/...``), else absolute."""
     absolute = os.path.abspath(path)
     relative = os.path.relpath(absolute)
-    return absolute if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
+    parts = relative.split(os.sep)
+    up = next((k for k, part in enumerate(parts) if part != os.pardir), len(parts))
+    return absolute if up > max_up or up == len(parts) else relative
 
 
 def describe_data(config, dataset) -> str:
