@@ -152,25 +152,62 @@ def smallest_disagreement(cases, mine, reference, atol: float = 1e-5) -> Disagre
     return min(found, key=lambda d: _size(d.args)) if found else None
 
 
-def solution(stem: str, number: int, namespace: dict | None = None) -> dict:
-    """Run block ``number`` of lessons/solutions/<stem>.py in a copy of the notebook's globals.
+@contextlib.contextmanager
+def hidden_methods(*methods: tuple, exercise: int | None = None):
+    """Within the block, calling these methods raises ``LibraryShortcut``.
 
-    Returns the names the block defines, e.g. ``solution("03_anchors_and_box_coding", 2)["gt_coverage"]``.
-    A lesson's "what you should find" cell uses it to show a measurement exercise's payoff in the
-    committed outputs without pasting the solution into the notebook (and without replacing the
-    learner's own function).
+    methods: (class, attribute name) pairs, e.g. ``(BoxCoder, "decode")`` or
+    ``(LevelMapper, "__call__")``: a method reached through any instance (``hidden`` only
+    swaps module-level bindings, which an instance such as ``model.roi_heads.box_coder``
+    bypasses). The class attributes are restored on exit.
+    """
+    label = f"Exercise {exercise}: " if exercise is not None else ""
+    saved = []   # (class, name, the class's own attribute or a marker that it had none)
+    missing = object()
+    for cls, name in methods:
+        def stand_in(*args, _name=f"{cls.__module__}.{cls.__qualname__}.{name}", **kwargs):
+            raise LibraryShortcut(
+                f"{label}your code called {_name}, the function this exercise asks you to write "
+                f"yourself. Build it from the pieces the exercise names instead.")
+        saved.append((cls, name, vars(cls).get(name, missing)))
+        setattr(cls, name, stand_in)
+    try:
+        yield
+    finally:
+        for cls, name, original in reversed(saved):
+            if original is missing:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, original)
+
+
+def solution(stem: str, number: int, namespace: dict | None = None) -> dict:
+    """What lessons/solutions/<stem>.py's block N defines, run on a copy of ``namespace``.
+
+    For the "what you should find" cells (the payoff of a measurement exercise, shown in the
+    committed outputs while the exercise cell stays a stub) and for checks whose reference is
+    the solution itself. namespace: the notebook's globals (default: ``__main__``'s).
     """
     import pathlib
-    import re
+    import runpy
 
-    namespace = vars(sys.modules["__main__"]) if namespace is None else namespace
-    text = (pathlib.Path(__file__).resolve().parent / "solutions" / f"{stem}.py").read_text()
-    marks = list(re.finditer(r"^# %% exercise (\d+).*$", text, re.MULTILINE))
-    for k, mark in enumerate(marks):
-        if int(mark.group(1)) == number:
-            end = marks[k + 1].start() if k + 1 < len(marks) else len(text)
-            scope = dict(namespace)
-            exec(compile(text[mark.end():end], f"solutions/{stem}.py", "exec"), scope)
-            return {key: value for key, value in scope.items()
-                    if key != "__builtins__" and (key not in namespace or value is not namespace[key])}
-    raise KeyError(f"solutions/{stem}.py has no block '# %% exercise {number}'")
+    here = pathlib.Path(__file__).resolve().parent
+    run_lessons = runpy.run_path(str(here / "run_lessons.py"), run_name="run_lessons_for_checking")
+    source = run_lessons["solution_blocks"](stem)[number]
+    scope = dict(vars(sys.modules["__main__"]) if namespace is None else namespace)
+    before = set(scope)
+    exec(compile(source, f"solutions/{stem}.py (exercise {number})", "exec"), scope)
+    return {k: v for k, v in scope.items() if k not in before or k in _defined_names(source)}
+
+
+def _defined_names(source: str) -> set:
+    """Top-level names a block of code defines (def, class, assignment)."""
+    import ast
+
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
