@@ -197,7 +197,8 @@ def solution(stem: str, number: int, namespace: dict | None = None) -> dict:
     scope = dict(vars(sys.modules["__main__"]) if namespace is None else namespace)
     before = set(scope)
     exec(compile(source, f"solutions/{stem}.py (exercise {number})", "exec"), scope)
-    return {k: v for k, v in scope.items() if k not in before or k in _defined_names(source)}
+    defined = _defined_names(source)
+    return {k: v for k, v in scope.items() if k != "__builtins__" and (k not in before or k in defined)}
 
 
 def _defined_names(source: str) -> set:
