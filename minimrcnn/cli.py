@@ -79,9 +79,12 @@ _positive_float = _number("a number > 0", lambda v: v > 0)
 def _coco_dir(path: str | None, flag: str = "--coco") -> str | None:
     if path is None:
         return None
-    if not os.path.isfile(os.path.join(path, "annotations.json")) or not os.path.isdir(os.path.join(path, "images")):
-        raise CLIError(f"{flag} {path} is not a COCO-format folder: expected {path}/annotations.json "
-                       f"and {path}/images/")
+    from minimrcnn.data.coco import coco_folder_paths   # the layout's one home
+
+    images_dir, annotations_json = coco_folder_paths(path)
+    if not os.path.isfile(annotations_json) or not os.path.isdir(images_dir):
+        raise CLIError(f"{flag} {path} is not a COCO-format folder: expected {annotations_json} "
+                       f"and {images_dir}/")
     return path
 
 
@@ -189,7 +192,7 @@ def cmd_predict(args) -> int:
         out = args.out or os.path.join("runs", "predict", "results.json")
         if os.path.isdir(out):
             raise CLIError(f"--out {out} is a folder: give the path of the results JSON file")
-        dataset = CocoDataset(os.path.join(folder, "images"), os.path.join(folder, "annotations.json"))
+        dataset = CocoDataset.from_folder(folder)
         _, outputs = predict_dataset(model, dataset, progress=not args.no_progress)
         label_to_category = {label: c for label, c in enumerate(category_ids_of(dataset), start=1)}
         results = results_from_predictions(outputs, list(dataset.image_ids), label_to_category)

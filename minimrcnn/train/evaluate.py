@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -14,7 +13,7 @@ def validation_dataset(config, num_images: int):
     if config.val_coco:
         from minimrcnn.data.coco import CocoDataset
 
-        return CocoDataset(os.path.join(config.val_coco, "images"), os.path.join(config.val_coco, "annotations.json"))
+        return CocoDataset.from_folder(config.val_coco)
     from minimrcnn.data.shapes import ShapesDataset
 
     return ShapesDataset(num_images=num_images, seed=config.val_seed, image_size=config.image_size)

@@ -90,7 +90,7 @@ def build_train_dataset(config: TrainConfig):
     if config.coco:
         from minimrcnn.data.coco import CocoDataset
 
-        dataset = CocoDataset(os.path.join(config.coco, "images"), os.path.join(config.coco, "annotations.json"))
+        dataset = CocoDataset.from_folder(config.coco)
         return dataset, len(dataset)
     from minimrcnn.data.shapes import ShapesDataset
 
