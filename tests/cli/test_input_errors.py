@@ -1,4 +1,4 @@
-"""Bad inputs of the second round, through the real `minimrcnn` command: COCO fields of the wrong type,
+"""Bad inputs of the second round, through the `minimrcnn` command (run_cli of test_errors.py): COCO fields of the wrong type,
 duplicate ids, truncated and refused images, weights of another architecture or with a string array,
 `convert` to a name of no known format, `shapes export` into a folder that holds files. Each gives one
 paragraph, exit status 2, no traceback, and writes nothing (the folder is unchanged byte for byte)."""
