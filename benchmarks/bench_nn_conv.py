@@ -180,14 +180,12 @@ def _startup_rows():
 def run(ctx: Context) -> list[Row]:
     repeats, rounds = (3, 1) if ctx.quick else (10, 3)
     rows = []
-    # 3x3 pad 1 runs the shifted GEMMs (conv_shifted.py); the "im2col" and "winograd" rows
-    # force the other paths on the same shapes (FLOPs counted as direct convolution's, so
+    # 3x3 pad 1 runs the shifted GEMMs (conv_shifted.py); the "im2col" rows force the
+    # other path on the same shapes (FLOPs counted as direct convolution's, so
     # "x GEMM" compares them). [128,64,14,14] is the mask head at 128 positive RoIs.
     for shape in ((4, 64, 32, 32), (128, 64, 14, 14)):
         rows += _conv_case(ctx, "conv2d 3x3 64->64", shape, (64, 64, 3, 3), 1, 1, repeats, rounds)
         rows += _conv_case(ctx, "conv2d 3x3 64->64 im2col", shape, (64, 64, 3, 3), 1, 1, repeats, rounds, algorithm="im2col")
-        rows += _conv_case(ctx, "conv2d 3x3 64->64 winograd", shape, (64, 64, 3, 3), 1, 1, repeats, rounds,
-                           algorithm="winograd")
     rows += _conv_case(ctx, "conv2d 7x7 s2 p3 3->64", (4, 3, 128, 128), (64, 3, 7, 7), 2, 3, repeats, rounds)
     rows += _conv_case(ctx, "conv2d 1x1 256->64", (2, 256, 50, 68), (64, 256, 1, 1), 1, 0, repeats, rounds)
     rows += _conv_case(ctx, "conv_transpose2d 2x2 s2 64->64", (64, 64, 14, 14), (64, 64, 2, 2), 2, 0, repeats, rounds,

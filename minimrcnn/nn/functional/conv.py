@@ -30,8 +30,6 @@ A 1x1 convolution with stride 1 and no padding needs no im2col: ``x[n]`` viewed 
 Stride-1 'same' convolutions (every 3x3 pad 1 conv in Mask R-CNN) take another road by
 default: conv_shifted.py, kH GEMMs on shifted views of one padded buffer, with no
 kH*kW-fold copy (docs/convolution.md). The im2col path here stays their reference.
-``algorithm="winograd"`` runs a 3x3 pad-1 convolution by Winograd's F(2x2, 3x3)
-instead (conv_winograd.py; opt-in, see docs/convolution.md).
 
 Shape shorthand: N images, C_in / C_out channels, H, W input size, Ho, Wo output
 size, kH, kW kernel size, Q = C_in*kH*kW rows of the unfolded matrix, Ho*Wo
@@ -45,7 +43,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from minimrcnn.nn.functional import conv_shifted, conv_winograd
+from minimrcnn.nn.functional import conv_shifted
 from minimrcnn.runtime import reference_kernels_enabled
 from minimrcnn.nn.functional._checks import check_array as _check_array
 from minimrcnn.nn.functional._checks import check_conv_inputs
@@ -263,21 +261,15 @@ class Conv2dCache(NamedTuple):
     out_size: tuple          # (Ho, Wo)
     cols: np.ndarray         # float[Q, N*Ho*Wo], the im2col GEMM operand (None: empty batch or shifted path)
     shifted: conv_shifted.ShiftedCache | None = None   # the shifted path's buffers
-    winograd: conv_winograd.WinogradCache | None = None    # the Winograd path's transformed input
 
 
-ALGORITHMS = ("auto", "im2col", "shifted", "winograd")
+ALGORITHMS = ("auto", "im2col", "shifted")
 
 
 def _choose_algorithm(algorithm, kernel_size, stride, padding, dilation) -> str:
     """'auto' -> 'shifted' where it applies (odd kernel, 'same' padding, stride 1), else 'im2col'."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    if algorithm == "winograd":
-        if not conv_winograd.applies(kernel_size, stride, padding, dilation):
-            raise ValueError(f"conv2d: algorithm 'winograd' needs a 3x3 kernel, stride 1, padding 1 and dilation 1; "
-                             f"got kernel {kernel_size}, stride {stride}, padding {padding}, dilation {dilation}")
-        return "winograd"
     fits = conv_shifted.applies(kernel_size, stride, padding, dilation)
     if algorithm == "shifted" and not fits:
         raise ValueError(f"conv2d: algorithm 'shifted' needs stride 1, dilation 1 and padding (kH-1)/2, (kW-1)/2 "
@@ -306,9 +298,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, *, alg
         weight (float[C_out, C_in, kH, kW]): filters, same dtype as x.
         bias (float[C_out] or None): added to every output pixel.
         stride, padding, dilation (int or (int, int)): as torch; padding is zeros.
-        algorithm ("auto", "im2col", "shifted" or "winograd"): "auto" takes the shifted
-            GEMMs (conv_shifted.py) wherever they apply and im2col elsewhere; the others
-            force one. "winograd" (conv_winograd.py) needs 3x3, stride 1, padding 1.
+        algorithm ("auto", "im2col" or "shifted"): "auto" takes the shifted GEMMs
+            (conv_shifted.py) wherever they apply and im2col elsewhere; the others force one.
 
     Returns:
         out (float[N, C_out, Ho, Wo]) and a Conv2dCache.
@@ -335,10 +326,6 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, *, alg
     if algorithm == "shifted":
         out, shifted = conv_shifted.forward(x, weight, bias, padding)                 # [N, C_out, Ho, Wo]
         return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), None, shifted)
-    if algorithm == "winograd":
-        out, winograd = conv_winograd.forward(x, weight, bias)                          # [N, C_out, Ho, Wo]
-        return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), None,
-                                winograd=winograd)
     cols = gemm_columns(_unfold(x, (kH, kW), stride, padding, dilation, (Ho, Wo)))   # [Q, N*Ho*Wo]
     # [C_out, Q] @ [Q, N*Ho*Wo] -> [C_out, N*Ho*Wo]: one BLAS GEMM for the whole batch
     out = batch_major(weight.reshape(C_out, -1) @ cols, N, (Ho, Wo))                # [N, C_out, Ho, Wo]
@@ -371,8 +358,6 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
         return (np.zeros_like(x) if need_input_grad else None), np.zeros_like(weight), dbias
     if cache.shifted is not None:
         return conv_shifted.backward(dout, weight, cache.shifted, need_input_grad, cache.has_bias)
-    if cache.winograd is not None:
-        return conv_winograd.backward(dout, weight, cache.winograd, need_input_grad, cache.has_bias)
     kernel_size = (kH, kW)
     dout_matrix = channel_major(dout)                                   # [C_out, N*Ho*Wo]
     cols = cache.cols                                                   # [Q, N*Ho*Wo]
