@@ -17,6 +17,9 @@ tests then read that one executed notebook:
 Two cheap tests need no kernel: the exercises are well formed (>= 2 per lesson, one check and
 one solution block each), and the committed outputs were produced by the committed code cells
 (``metadata["minimrcnn"]["source_sha256"]``, written by run_lessons.py).
+
+The tests that execute a lesson are marked slow (3-12 s a lesson, about 70 s for all of
+them): ``pytest -m "not slow"`` leaves them to CI, which runs everything.
 """
 
 import copy
@@ -31,6 +34,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LESSONS_DIR = ROOT / "lessons"
 WRONG_ANSWERS_DIR = pathlib.Path(__file__).resolve().parent / "lesson_wrong_answers"
 MIN_WRONG_ANSWERS = 2   # per exercise
+runs_the_lesson = pytest.mark.slow   # the first test of a lesson executes it (see the module docstring)
 
 _spec = importlib.util.spec_from_file_location("run_lessons", LESSONS_DIR / "run_lessons.py")
 run_lessons = importlib.util.module_from_spec(_spec)
@@ -154,6 +158,7 @@ def test_outputs_come_from_the_committed_sources(path):
         f"{run_lessons.count_figures(nb.cells)}: {hint}")
 
 
+@runs_the_lesson
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_solutions_pass_the_checks(path):
     run = executed(path)
@@ -164,6 +169,7 @@ def test_solutions_pass_the_checks(path):
             f"{path.name}: check {number} did not accept solutions/{path.stem}.py; it printed {printed!r}")
 
 
+@runs_the_lesson
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_checks_reject_the_empty_exercises(path):
     run = executed(path)
@@ -175,6 +181,7 @@ def test_checks_reject_the_empty_exercises(path):
             f"{path.name}: check {number} on the unsolved exercise printed {printed!r}")
 
 
+@runs_the_lesson
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_fast_run_draws_the_committed_figures(path):
     run = executed(path)
@@ -185,6 +192,7 @@ def test_fast_run_draws_the_committed_figures(path):
     assert drawn >= committed, f"{path.name}: the fast run drew {drawn} figures, the committed outputs hold {committed}"
 
 
+@runs_the_lesson
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_lesson_writes_nothing_into_lessons(path):
     run = executed(path)
@@ -205,6 +213,7 @@ def test_every_exercise_has_wrong_answers(path):
         f"N in 1..{count}")
 
 
+@runs_the_lesson
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_checks_reject_typical_wrong_answers(path):
     run = executed(path)
