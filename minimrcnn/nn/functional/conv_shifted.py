@@ -156,23 +156,25 @@ def _stack_shifted_kernel(stacked, x, pH, pW):
 def _crop_grid_kernel(out, rows_product, bias, has_bias, Hg, Wg):
     """out float[N, C, H, W] = shifted sum of rows_product float[kH, C, U] at y < H, x < W (+ bias).
 
-    Differs from the twin: no [C, E] grid in between; the kH terms of each output pixel
-    are added in the twin's order, a whole output row (W values) at a time. Parallel
-    over (image, channel) planes.
+    The twin's steps, one channel at a time and in parallel over channels: the kH terms
+    are added in the twin's order over the channel's whole grid row (E values, a few long
+    vector passes into a buffer that stays in cache), the bias too, and then each image
+    row's W values are copied out. Summing output row by output row instead (kH + 1 short
+    operations per row of W values) took twice as long on the mask head's 14 x 14 RoIs.
     """
     N, C, H, W = out.shape
     kH = rows_product.shape[0]
-    for nc in numba.prange(N * C):
-        n = nc // C
-        c = nc % C
-        for y in range(H):
-            base = (n * Hg + y) * Wg
-            acc = out[n, c, y]                 # [W], filled in place
-            acc[:] = rows_product[0, c, base:base + W]
-            for i in range(1, kH):
-                acc += rows_product[i, c, base + i * Wg:base + i * Wg + W]
-            if has_bias:
-                acc += bias[c]
+    E = N * Hg * Wg
+    for c in numba.prange(C):
+        grid = rows_product[0, c, :E].copy()            # [E]
+        for i in range(1, kH):
+            grid += rows_product[i, c, i * Wg:i * Wg + E]
+        if has_bias:
+            grid += bias[c]
+        for n in range(N):
+            for y in range(H):
+                base = (n * Hg + y) * Wg
+                out[n, c, y, :] = grid[base:base + W]
     return out
 
 
