@@ -12,7 +12,8 @@ mask head's shape [R, 64, 14, 14], median ms of:
 - ``crop_grid`` alone;
 - ``relu_forward`` on its output (what fusing would remove, at most);
 - ``crop_grid`` followed by ``relu_forward``, and a fused crop + bias + ReLU kernel
-  written here (the same sums, in the same order, then ``max(v, 0)`` and the mask).
+  written here (``_crop_grid_kernel``'s sums, in the same order, then ``max(v, 0)`` and
+  the mask as each image row is copied out).
 
 It prints what the fusion would save per conv and per trained step (4 convs forward; the
 ReLU backward, a ``where`` over the same array, stays). With ``keep_freed_memory()``, as
@@ -36,26 +37,28 @@ from minimrcnn.nn.functional.activation import relu_forward
 from minimrcnn.nn.functional.conv import conv2d_forward
 
 
-@numba.njit(cache=False, parallel=True)
+@numba.njit(cache=True, parallel=True)
 def crop_bias_relu(out, positive, rows_product, bias, Hg, Wg):
-    """out, positive [N, C, H, W] = ReLU and mask of (the shifted sum of rows_product [kH, C, U] + bias)."""
+    """out, positive [N, C, H, W] = ReLU and mask of (the shifted sum of rows_product [kH, C, U] + bias).
+
+    ``_crop_grid_kernel``'s steps (the sum and the bias over a channel's whole grid), with
+    the ReLU and its mask taken while each image row is copied out.
+    """
     N, C, H, W = out.shape
     kH = rows_product.shape[0]
-    for nc in numba.prange(N * C):
-        n = nc // C
-        c = nc % C
-        for y in range(H):
-            base = (n * Hg + y) * Wg
-            acc = out[n, c, y]
-            acc[:] = rows_product[0, c, base:base + W]
-            for i in range(1, kH):
-                acc += rows_product[i, c, base + i * Wg:base + i * Wg + W]
-            acc += bias[c]
-            mask = positive[n, c, y]
-            for x in range(W):
-                mask[x] = acc[x] > 0
-                if not mask[x]:
-                    acc[x] = 0
+    E = N * Hg * Wg
+    for c in numba.prange(C):
+        grid = rows_product[0, c, :E].copy()
+        for i in range(1, kH):
+            grid += rows_product[i, c, i * Wg:i * Wg + E]
+        grid += bias[c]
+        for n in range(N):
+            for y in range(H):
+                base = (n * Hg + y) * Wg
+                for x in range(W):
+                    v = grid[base + x]
+                    positive[n, c, y, x] = v > 0
+                    out[n, c, y, x] = v if v > 0 else 0
     return out
 
 
