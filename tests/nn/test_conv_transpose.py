@@ -8,9 +8,10 @@ from minimrcnn.gradcheck import numerical_gradient, rel_error
 from minimrcnn.nn.functional.conv import conv2d
 from minimrcnn.nn.functional.conv_transpose import (
     conv_transpose2d, conv_transpose2d_backward, conv_transpose2d_forward, conv_transpose2d_reference,
+    image_to_tiles, tiles_apart, tiles_to_image,
 )
 
-from tests.conftest import randn
+from tests.conftest import kernel_and_twin, randn
 
 # (x shape, weight shape [C_in, C_out, kH, kW], stride, padding)
 CASES = [
@@ -18,6 +19,7 @@ CASES = [
     ((1, 2, 3, 3), (2, 3, 3, 3), 1, 1),
     ((2, 2, 3, 4), (2, 2, 3, 2), (2, 1), (1, 0)),
     ((1, 3, 4, 4), (3, 2, 4, 4), 2, 1),
+    ((2, 3, 3, 4), (3, 2, 3, 2), (3, 2), 0),     # kernel == stride, not square: tiles apart as well
 ]
 
 
@@ -56,6 +58,29 @@ def test_conv_transpose2d_kernel_equals_twin_and_loops(x_shape, w_shape, stride,
     np.testing.assert_allclose(out, out_twin, rtol=tol, atol=tol)
     for g, g_twin in zip(grads, grads_twin):
         np.testing.assert_allclose(g, g_twin, rtol=tol, atol=tol)
+
+
+def test_tiles_apart_only_when_kernel_equals_stride_without_padding():
+    assert tiles_apart((2, 2), (2, 2), (0, 0)) and tiles_apart((3, 2), (3, 2), (0, 0))
+    assert not tiles_apart((2, 2), (1, 1), (0, 0)) and not tiles_apart((2, 2), (2, 2), (1, 0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tiles_shape", [(3, 2, 2, 2, 4, 5), (2, 3, 1, 1, 2, 3), (1, 1, 1, 1, 1, 1)])
+def test_tiles_kernels_equal_their_twins_and_invert_each_other(tiles_shape, dtype):
+    rng = np.random.default_rng(4)
+    tiles, bias = randn(rng, tiles_shape, dtype), randn(rng, tiles_shape[0], dtype)
+    C, kH, kW, N, H, W = tiles_shape
+    for b in (None, bias):
+        image, image_twin = kernel_and_twin(tiles_to_image, tiles, b)
+        assert image.shape == (N, C, H * kH, W * kW) and image.dtype == dtype
+        np.testing.assert_array_equal(image, image_twin)
+    # the known answer: tile entry (i, j) of input pixel (y, x) lands at (y*kH + i, x*kW + j)
+    n, o, y, x, i, j = N - 1, C - 1, H - 1, W // 2, kH - 1, 0
+    assert image[n, o, y * kH + i, x * kW + j] == tiles[o, i, j, n, y, x] + bias[o]
+    back, back_twin = kernel_and_twin(image_to_tiles, tiles_to_image(tiles), kH, kW)
+    np.testing.assert_array_equal(back, back_twin)
+    np.testing.assert_array_equal(back, tiles)
 
 
 def test_conv_transpose2d_is_the_adjoint_of_conv2d():
