@@ -19,22 +19,24 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minimrcnn.nn import Conv2d, ConvTranspose2d, Module, ReLU, Sequential
+from minimrcnn.nn import Conv2d, Conv2dNormActivation, ConvTranspose2d, Module, Sequential
 from minimrcnn.nn import functional as F
 from minimrcnn.nn import init
 
 
 class MaskRCNNHeads(Sequential):
-    """4 x (3x3 conv pad 1 + ReLU); keys ``{i}.0``; init kaiming_normal(fan_out, relu), zero bias."""
+    """4 x (3x3 conv pad 1 + ReLU, one Conv2dNormActivation each); keys ``{i}.0``; init
+    kaiming_normal(fan_out, relu), zero bias."""
 
     def __init__(self, in_channels: int, layers=(256, 256, 256, 256), rng=None):
         rng = init.as_rng(rng)
         blocks, c = [], in_channels
         for width in layers:
-            conv = Conv2d(c, width, 3, padding=1, rng=rng)
+            block = Conv2dNormActivation(c, width, 3, rng=rng)
+            conv = block[0]
             conv.weight.data = init.kaiming_normal(conv.weight.shape, rng, mode="fan_out")
             conv.bias.data = np.zeros_like(conv.bias.data)
-            blocks.append(Sequential(conv, ReLU()))
+            blocks.append(block)
             c = width
         super().__init__(*blocks)
 

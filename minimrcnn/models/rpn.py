@@ -29,7 +29,7 @@ import numpy as np
 
 from minimrcnn.models.backbone import add_feature_grads
 from minimrcnn.models.inspection import record
-from minimrcnn.nn import Conv2d, Module, ReLU, Sequential
+from minimrcnn.nn import Conv2d, Conv2dNormActivation, Module, Sequential
 from minimrcnn.nn import functional as F
 from minimrcnn.nn import init
 from minimrcnn.ops import batched_nms, box_iou, clip_boxes_to_image, remove_small_boxes
@@ -44,7 +44,7 @@ class RPNHead(Module):
     def __init__(self, in_channels: int, num_anchors: int, rng=None):
         super().__init__()
         rng = init.as_rng(rng)
-        self.conv = Sequential(Sequential(Conv2d(in_channels, in_channels, 3, padding=1, rng=rng), ReLU()))
+        self.conv = Sequential(Conv2dNormActivation(in_channels, in_channels, 3, rng=rng))
         self.cls_logits = Conv2d(in_channels, num_anchors, 1, rng=rng)
         self.bbox_pred = Conv2d(in_channels, num_anchors * 4, 1, rng=rng)
         for conv in (self.conv[0][0], self.cls_logits, self.bbox_pred):

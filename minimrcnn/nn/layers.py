@@ -16,7 +16,7 @@ import numpy as np
 
 from minimrcnn.nn import functional as F
 from minimrcnn.nn import init
-from minimrcnn.nn.module import Module, Parameter
+from minimrcnn.nn.module import Module, Parameter, Sequential
 
 
 def _pair(v) -> tuple[int, int]:
@@ -70,6 +70,31 @@ class Conv2d(Module):
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+
+
+class Conv2dNormActivation(Sequential):
+    """Conv2d then ReLU: torchvision's Conv2dNormActivation as the mask head and the RPN head build it
+    (no norm layer).
+
+    Children "0" (the Conv2d: keys ``0.weight``, ``0.bias``) and "1" (the ReLU), as torchvision.
+    The two run as one op, ``conv2d_forward(..., relu=True)``, with the same values as running
+    the children in turn: the ReLU costs no pass of its own (nn/functional/conv_shifted.py).
+    x float[N, C_in, H, W] -> float[N, C_out, Ho, Wo].
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=None, rng=None):
+        padding = (kernel_size - 1) // 2 if padding is None else padding     # torchvision's default
+        super().__init__(Conv2d(in_channels, out_channels, kernel_size, stride, padding, rng=rng), ReLU())
+
+    def forward(self, x):
+        conv = self[0]
+        bias = None if conv.bias is None else conv.bias.data
+        return _keep(self, *F.conv2d_forward(x, conv.weight.data, bias, conv.stride, conv.padding, conv.dilation,
+                                             relu=True))
+
+    def backward(self, dout, cache):
+        _check_cache(self, cache)
+        return self[0].backward(dout, cache)      # the cache's ReLU output gates dout (conv2d_backward)
 
 
 class ConvTranspose2d(Module):

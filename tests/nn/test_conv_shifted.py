@@ -11,7 +11,7 @@ from minimrcnn.gradcheck import numerical_gradient, rel_error
 from minimrcnn.nn.functional import conv_shifted
 from minimrcnn.nn.functional.conv import conv2d, conv2d_backward, conv2d_forward, conv2d_reference
 
-from tests.conftest import randn
+from tests.conftest import kernel_and_twin, randn
 
 # (x shape, weight shape, padding): 3x3 as in the model, non-square kernels, a 1xk kernel
 # (no vertical padding), a batch of many small maps like the mask head's RoIs, and
@@ -74,16 +74,31 @@ def test_stack_and_crop_kernels_equal_twins(x_shape, kW, padding, dtype):
     rng = np.random.default_rng(2)
     x = randn(rng, x_shape, dtype)
     geo = conv_shifted.GridGeometry(x_shape[0], x_shape[2], x_shape[3], *padding)
-    stacked = np.full((kW, x_shape[1], geo.U), np.nan, dtype)      # every entry must be written
-    conv_shifted._stack_shifted_kernel(stacked, x, *padding)
-    twin = conv_shifted.stack_shifted_reference(x, kW, *padding)
-    np.testing.assert_array_equal(stacked, twin)
+    gate = randn(rng, x_shape, dtype)            # a ReLU's output would be >= 0; only > 0 matters
+    for g in (None, gate):
+        stacked, twin = kernel_and_twin(conv_shifted.stack_shifted, x, kW, *padding, gate=g)
+        np.testing.assert_array_equal(stacked, twin)
+    # the gate zeroes x where gate <= 0 and nothing else
+    np.testing.assert_array_equal(stacked, conv_shifted.stack_shifted(np.where(gate > 0, x, 0), kW, *padding))
     rows_product = randn(rng, (2 * padding[0] + 1, 4, geo.U), dtype)        # [kH, C, U]
     bias = randn(rng, 4, dtype)
     for b in (bias, None):
-        with reference_kernels():
-            expected = conv_shifted.crop_grid(rows_product, geo, b)
-        np.testing.assert_array_equal(conv_shifted.crop_grid(rows_product, geo, b), expected)
+        for relu in (False, True):
+            out, twin = kernel_and_twin(conv_shifted.crop_grid, rows_product, geo, b, relu)
+            np.testing.assert_array_equal(out, twin)
+    assert (out >= 0).all() and (out == 0).any() and (out > 0).any()
+
+
+def test_the_kernels_write_every_entry_of_their_buffers(monkeypatch):
+    # the dispatchers take their buffers from np.empty: hand them NaN-filled ones instead,
+    # so that an entry the kernel forgets to write shows up
+    x = randn(np.random.default_rng(3), (3, 2, 4, 5), np.float32)
+    monkeypatch.setattr(np, "empty", lambda shape, dtype=float: np.full(shape, np.nan, dtype))
+    for gate in (None, x):
+        assert np.isfinite(conv_shifted.stack_shifted(x, 3, 1, 1, gate)).all()
+    rows = conv_shifted.rows_gemm(conv_shifted.stack_shifted(x, 3, 1, 1), np.ones((4, 2, 3, 3), np.float32))
+    for relu in (False, True):
+        assert np.isfinite(conv_shifted.crop_grid(rows, conv_shifted.GridGeometry(3, 4, 5, 1, 1), None, relu)).all()
 
 
 def test_stacked_buffer_layout_on_a_known_image():

@@ -44,6 +44,7 @@ import numba
 import numpy as np
 
 from minimrcnn.nn.functional import conv_shifted
+from minimrcnn.nn.functional.activation import relu_forward
 from minimrcnn.runtime import reference_kernels_enabled
 from minimrcnn.nn.functional._checks import check_array as _check_array
 from minimrcnn.nn.functional._checks import check_conv_inputs
@@ -261,6 +262,7 @@ class Conv2dCache(NamedTuple):
     out_size: tuple          # (Ho, Wo)
     cols: np.ndarray         # float[Q, N*Ho*Wo], the im2col GEMM operand (None: empty batch or shifted path)
     shifted: conv_shifted.ShiftedCache | None = None   # the shifted path's buffers
+    relu_out: np.ndarray | None = None  # float[N, C_out, Ho, Wo]: the output, when a ReLU was applied (relu=True)
 
 
 ALGORITHMS = ("auto", "im2col", "shifted")
@@ -290,8 +292,8 @@ def _unfold(x, kernel_size, stride, padding, dilation, out_size):
     return im2col(x, kernel_size, stride, padding, dilation, out_size)
 
 
-def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, *, algorithm="auto"):
-    """2-D convolution, as torch.nn.functional.conv2d with groups=1.
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, *, algorithm="auto", relu=False):
+    """2-D convolution, as torch.nn.functional.conv2d with groups=1; optionally followed by a ReLU.
 
     Args:
         x (float[N, C_in, H, W]): input feature maps.
@@ -300,6 +302,9 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, *, alg
         stride, padding, dilation (int or (int, int)): as torch; padding is zeros.
         algorithm ("auto", "im2col" or "shifted"): "auto" takes the shifted GEMMs
             (conv_shifted.py) wherever they apply and im2col elsewhere; the others force one.
+        relu: return relu(conv2d(...)) (relu_forward's values, bit for bit), and make
+            conv2d_backward the backward of both. On the shifted path the ReLU is applied
+            in the pass that writes the output, and the output doubles as the ReLU's mask.
 
     Returns:
         out (float[N, C_out, Ho, Wo]) and a Conv2dCache.
@@ -322,21 +327,26 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, *, alg
     algorithm = _choose_algorithm(algorithm, (kH, kW), stride, padding, dilation)
     if N == 0:
         out = np.zeros((0, C_out, Ho, Wo), dtype=x.dtype)
-        return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), None)
+        return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), None, None,
+                                out if relu else None)
     if algorithm == "shifted":
-        out, shifted = conv_shifted.forward(x, weight, bias, padding)                 # [N, C_out, Ho, Wo]
-        return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), None, shifted)
+        out, shifted = conv_shifted.forward(x, weight, bias, padding, relu)           # [N, C_out, Ho, Wo]
+        return out, Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), None, shifted,
+                                out if relu else None)
     cols = gemm_columns(_unfold(x, (kH, kW), stride, padding, dilation, (Ho, Wo)))   # [Q, N*Ho*Wo]
     # [C_out, Q] @ [Q, N*Ho*Wo] -> [C_out, N*Ho*Wo]: one BLAS GEMM for the whole batch
     out = batch_major(weight.reshape(C_out, -1) @ cols, N, (Ho, Wo))                # [N, C_out, Ho, Wo]
     if bias is not None:
         out += bias[None, :, None, None]
-    cache = Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), cols)
+    if relu:
+        out = relu_forward(out)[0]
+    cache = Conv2dCache(x, weight, bias is not None, stride, padding, dilation, (Ho, Wo), cols, None,
+                        out if relu else None)
     return out, cache
 
 
 def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
-    """Gradients of conv2d.
+    """Gradients of conv2d (of relu(conv2d) when the forward had ``relu``).
 
     Args:
         dout (float[N, C_out, Ho, Wo]): gradient of the loss w.r.t. out.
@@ -357,7 +367,10 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
         dbias = np.zeros(C_out, x.dtype) if cache.has_bias else None
         return (np.zeros_like(x) if need_input_grad else None), np.zeros_like(weight), dbias
     if cache.shifted is not None:
-        return conv_shifted.backward(dout, weight, cache.shifted, need_input_grad, cache.has_bias)
+        return conv_shifted.backward(dout, weight, cache.shifted, need_input_grad, cache.has_bias, cache.relu_out)
+    if cache.relu_out is not None:
+        # relu_backward's rule with the output as the mask: out > 0 exactly where the conv's output was
+        dout = np.where(cache.relu_out > 0, dout, dout.dtype.type(0))
     kernel_size = (kH, kW)
     dout_matrix = channel_major(dout)                                   # [C_out, N*Ho*Wo]
     cols = cache.cols                                                   # [Q, N*Ho*Wo]
@@ -377,6 +390,6 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
     return dx, dweight, dbias
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, algorithm="auto"):
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, algorithm="auto", relu=False):
     """conv2d_forward without the cache: float[N, C_out, Ho, Wo]."""
-    return conv2d_forward(x, weight, bias, stride, padding, dilation, algorithm=algorithm)[0]
+    return conv2d_forward(x, weight, bias, stride, padding, dilation, algorithm=algorithm, relu=relu)[0]

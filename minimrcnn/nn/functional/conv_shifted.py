@@ -34,6 +34,11 @@ image, so the discarded positions contribute nothing):
     dx             = the same forward, on dout, with the weight flipped in both axes and
                      in/out channels swapped (a 'same' conv's adjoint is a 'same' conv).
 
+Followed by a ReLU (``conv2d_forward(..., relu=True)``, the mask head's and the RPN head's
+blocks), the crop also applies max(v, 0) to each channel's grid while it is in cache, and
+the backward's stacking of dout keeps dout only where the output is > 0: the ReLU's own
+passes over memory (its output, its mask, the masked gradient) are never made.
+
 Shape shorthand: N images, C_in / C_out channels, H, W the input (= output) size,
 Hg, Wg grid rows/columns per image, E = N*Hg*Wg grid positions, U stacked row length.
 """
@@ -83,8 +88,14 @@ class GridGeometry(NamedTuple):
 # ----------------------------------------------------------------------------------
 # Reference twins: plain NumPy
 # ----------------------------------------------------------------------------------
-def stack_shifted_reference(x, kW, pH, pW):
-    """x float[N, C, H, W] -> stacked float[kW, C, U]: ``stacked[j, c, u] = flat[c, u + j]``."""
+def stack_shifted_reference(x, kW, pH, pW, gate=None):
+    """x float[N, C, H, W] -> stacked float[kW, C, U]: ``stacked[j, c, u] = flat[c, u + j]``.
+
+    With ``gate`` float[N, C, H, W], x is taken as 0 where gate <= 0 (a ReLU's backward,
+    gate its output).
+    """
+    if gate is not None:
+        x = np.where(gate > 0, x, x.dtype.type(0))
     N, C, H, W = x.shape
     geo = GridGeometry(N, H, W, pH, pW)
     grid = np.zeros((C, N, geo.Hg, geo.Wg), dtype=x.dtype)
@@ -94,11 +105,12 @@ def stack_shifted_reference(x, kW, pH, pW):
     return np.stack([flat[:, j:j + geo.U] for j in range(kW)])
 
 
-def crop_grid_reference(rows_product, geo: GridGeometry, bias=None):
-    """rows_product float[kH, C, U] -> float[N, C, H, W] (+ bias float[C]).
+def crop_grid_reference(rows_product, geo: GridGeometry, bias=None, relu=False):
+    """rows_product float[kH, C, U] -> float[N, C, H, W] (+ bias float[C], then max(., 0) with ``relu``).
 
     The grid is the shifted sum ``grid[:, e] = sum_i rows_product[i, :, e + i*Wg]``,
     added in order i = 0, 1, ..; the output keeps its positions with y < H and x < W.
+    The ReLU is relu_forward's rule: v where v > 0, else 0 (NaN too).
     """
     kH, C, U = rows_product.shape
     grid = rows_product[0, :, :geo.E].copy()                                 # [C, E]
@@ -108,6 +120,8 @@ def crop_grid_reference(rows_product, geo: GridGeometry, bias=None):
     out = np.ascontiguousarray(out)
     if bias is not None:
         out += bias[None, :, None, None]
+    if relu:
+        out = np.where(out > 0, out, out.dtype.type(0))
     return out
 
 
@@ -115,8 +129,11 @@ def crop_grid_reference(rows_product, geo: GridGeometry, bias=None):
 # Numba kernels
 # ----------------------------------------------------------------------------------
 @numba.njit(cache=True, parallel=True)
-def _stack_shifted_kernel(stacked, x, pH, pW):
+def _stack_shifted_kernel(stacked, x, pH, pW, gate, gated):
     """Fill stacked float[kW, C, U] from x float[N, C, H, W] (every entry written once).
+
+    With ``gated``, x counts as 0 where gate float[N, C, H, W] <= 0 (the twin's ``gate``);
+    those image rows are copied value by value.
 
     Differs from the twin: no intermediate grid or flat buffer; parallel over the C
     channels. Copy j = 0 of a channel is written left to right in one pass: a run of
@@ -142,7 +159,11 @@ def _stack_shifted_kernel(stacked, x, pH, pW):
                 hi = min(W, U - start)
                 if start > filled:
                     row[filled:start] = 0
-                row[start:start + hi] = x[n, c, y, :hi]
+                if gated:
+                    for k in range(hi):
+                        row[start + k] = x[n, c, y, k] if gate[n, c, y, k] > 0 else 0
+                else:
+                    row[start:start + hi] = x[n, c, y, :hi]
                 filled = max(filled, start + hi)
         if U > filled:
             row[filled:U] = 0
@@ -153,14 +174,15 @@ def _stack_shifted_kernel(stacked, x, pH, pW):
 
 
 @numba.njit(cache=True, parallel=True)
-def _crop_grid_kernel(out, rows_product, bias, has_bias, Hg, Wg):
-    """out float[N, C, H, W] = shifted sum of rows_product float[kH, C, U] at y < H, x < W (+ bias).
+def _crop_grid_kernel(out, rows_product, bias, has_bias, relu, Hg, Wg):
+    """out float[N, C, H, W] = shifted sum of rows_product float[kH, C, U] at y < H, x < W (+ bias, ReLU).
 
     The twin's steps, one channel at a time and in parallel over channels: the kH terms
     are added in the twin's order over the channel's whole grid row (E values, a few long
     vector passes into a buffer that stays in cache), the bias too, and then each image
     row's W values are copied out. Summing output row by output row instead (kH + 1 short
     operations per row of W values) took twice as long on the mask head's 14 x 14 RoIs.
+    With ``relu``, the grid gets max(v, 0) (the twin's rule) before the copy.
     """
     N, C, H, W = out.shape
     kH = rows_product.shape[0]
@@ -171,6 +193,10 @@ def _crop_grid_kernel(out, rows_product, bias, has_bias, Hg, Wg):
             grid += rows_product[i, c, i * Wg:i * Wg + E]
         if has_bias:
             grid += bias[c]
+        if relu:
+            for e in range(E):
+                if not grid[e] > 0:          # NaN too, as relu_forward
+                    grid[e] = 0
         for n in range(N):
             for y in range(H):
                 base = (n * Hg + y) * Wg
@@ -178,24 +204,26 @@ def _crop_grid_kernel(out, rows_product, bias, has_bias, Hg, Wg):
     return out
 
 
-def stack_shifted(x, kW, pH, pW):
-    """Dispatch: x float[N, C, H, W] contiguous -> stacked float[kW, C, U]."""
+def stack_shifted(x, kW, pH, pW, gate=None):
+    """Dispatch: x float[N, C, H, W] contiguous -> stacked float[kW, C, U] (x taken as 0 where gate <= 0)."""
     if reference_kernels_enabled():
-        return stack_shifted_reference(x, kW, pH, pW)
+        return stack_shifted_reference(x, kW, pH, pW, gate)
     N, C, H, W = x.shape
     stacked = np.empty((kW, C, GridGeometry(N, H, W, pH, pW).U), dtype=x.dtype)
-    return _stack_shifted_kernel(stacked, x, pH, pW)
+    gated = gate is not None
+    gate = gate if gated else np.zeros((1, 1, 1, 1), x.dtype)
+    return _stack_shifted_kernel(stacked, x, pH, pW, gate, gated)
 
 
-def crop_grid(rows_product, geo: GridGeometry, bias=None):
-    """Dispatch: rows_product float[kH, C, U] -> float[N, C, H, W] (+ bias float[C])."""
+def crop_grid(rows_product, geo: GridGeometry, bias=None, relu=False):
+    """Dispatch: rows_product float[kH, C, U] -> float[N, C, H, W] (+ bias float[C], then ReLU)."""
     if reference_kernels_enabled():
-        return crop_grid_reference(rows_product, geo, bias)
+        return crop_grid_reference(rows_product, geo, bias, relu)
     C = rows_product.shape[1]
     out = np.empty((geo.N, C, geo.H, geo.W), dtype=rows_product.dtype)
     has_bias = bias is not None
     bias = bias if has_bias else np.zeros(1, rows_product.dtype)
-    return _crop_grid_kernel(out, rows_product, bias, has_bias, geo.Hg, geo.Wg)
+    return _crop_grid_kernel(out, rows_product, bias, has_bias, relu, geo.Hg, geo.Wg)
 
 
 # ----------------------------------------------------------------------------------
@@ -224,22 +252,29 @@ class ShiftedCache(NamedTuple):
     geo: GridGeometry
 
 
-def forward(x, weight, bias, padding):
-    """x float[N, C_in, H, W] contiguous, weight float[C_out, C_in, kH, kW] -> (out float[N, C_out, H, W], cache)."""
+def forward(x, weight, bias, padding, relu=False):
+    """x float[N, C_in, H, W] contiguous, weight float[C_out, C_in, kH, kW] -> (out float[N, C_out, H, W], cache).
+
+    With ``relu``, out is max(conv, 0).
+    """
     N, C_in, H, W = x.shape
     kW = weight.shape[3]
     geo = GridGeometry(N, H, W, *padding)
     stacked = stack_shifted(x, kW, *padding)                 # [kW, C_in, U]
-    out = crop_grid(rows_gemm(stacked, weight), geo, bias)
+    out = crop_grid(rows_gemm(stacked, weight), geo, bias, relu)
     return out, ShiftedCache(stacked, geo)
 
 
-def backward(dout, weight, cache: ShiftedCache, need_input_grad: bool, need_bias_grad: bool):
+def backward(dout, weight, cache: ShiftedCache, need_input_grad: bool, need_bias_grad: bool, relu_out=None):
     """dout float[N, C_out, H, W] -> (dx float[N, C_in, H, W] or None, dweight like weight,
-    dbias float[C_out] or None)."""
+    dbias float[C_out] or None).
+
+    ``relu_out`` float[N, C_out, H, W]: the output of a forward with ``relu``; the gradient
+    then flows only where it is > 0 (the ReLU's backward, applied while stacking dout).
+    """
     stacked, geo = cache.stacked, cache.geo
     C_out, C_in, kH, kW = weight.shape
-    dstacked = stack_shifted(np.ascontiguousarray(dout), kW, geo.pH, geo.pW)    # [kW, C_out, U]
+    dstacked = stack_shifted(np.ascontiguousarray(dout), kW, geo.pH, geo.pW, relu_out)    # [kW, C_out, U]
     # dout on the grid (zero off the image) is the centre copy j = pW, shifted by pH rows
     dout_grid = dstacked[geo.pW, :, geo.pH * geo.Wg:geo.pH * geo.Wg + geo.E]    # [C_out, E]
     matrix = stacked.reshape(kW * C_in, geo.U)
