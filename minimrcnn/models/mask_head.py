@@ -57,15 +57,14 @@ class MaskRCNNPredictor(Module):
 
     def forward(self, x):
         """x float[R, C, 14, 14] -> mask logits float[R, K, 28, 28]."""
-        h, up_cache = self.conv5_mask.forward(x)
-        h, relu_cache = F.relu_forward(h)
+        h, up_cache = self.conv5_mask.forward(x, relu=True)      # torchvision's relu5, in the same op
         logits, fcn_cache = self.mask_fcn_logits.forward(h)
-        return logits, (up_cache, relu_cache, fcn_cache)
+        return logits, (up_cache, fcn_cache)
 
     def backward(self, dlogits, cache):
-        up_cache, relu_cache, fcn_cache = cache
+        up_cache, fcn_cache = cache
         d = self.mask_fcn_logits.backward(dlogits, fcn_cache)
-        return self.conv5_mask.backward(F.relu_backward(d, relu_cache), up_cache)
+        return self.conv5_mask.backward(d, up_cache)             # through the ReLU too
 
 
 class MaskLossCache(NamedTuple):

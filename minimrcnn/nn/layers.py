@@ -56,9 +56,12 @@ class Conv2d(Module):
         # The layer that sees the raw image has no use for dx; the model sets this to False.
         self.needs_input_grad = True
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """x float[N, C_in, H, W] -> float[N, C_out, Ho, Wo]; ``relu`` applies a ReLU in the same op
+        (conv2d_forward's ``relu``; backward then includes it)."""
         bias = None if self.bias is None else self.bias.data
-        return _keep(self, *F.conv2d_forward(x, self.weight.data, bias, self.stride, self.padding, self.dilation))
+        return _keep(self, *F.conv2d_forward(x, self.weight.data, bias, self.stride, self.padding, self.dilation,
+                                             relu=relu))
 
     def backward(self, dout, cache):
         _check_cache(self, cache)
@@ -77,8 +80,8 @@ class Conv2dNormActivation(Sequential):
     (no norm layer).
 
     Children "0" (the Conv2d: keys ``0.weight``, ``0.bias``) and "1" (the ReLU), as torchvision.
-    The two run as one op, ``conv2d_forward(..., relu=True)``, with the same values as running
-    the children in turn: the ReLU costs no pass of its own (nn/functional/conv_shifted.py).
+    The two run as one op, the conv's ``forward(x, relu=True)``, with the same values as
+    running the children in turn: the ReLU costs no pass of its own (docs/convolution.md).
     x float[N, C_in, H, W] -> float[N, C_out, Ho, Wo].
     """
 
@@ -87,10 +90,7 @@ class Conv2dNormActivation(Sequential):
         super().__init__(Conv2d(in_channels, out_channels, kernel_size, stride, padding, rng=rng), ReLU())
 
     def forward(self, x):
-        conv = self[0]
-        bias = None if conv.bias is None else conv.bias.data
-        return _keep(self, *F.conv2d_forward(x, conv.weight.data, bias, conv.stride, conv.padding, conv.dilation,
-                                             relu=True))
+        return self[0].forward(x, relu=True)
 
     def backward(self, dout, cache):
         _check_cache(self, cache)
@@ -111,9 +111,11 @@ class ConvTranspose2d(Module):
         fan_in = out_channels * self.kernel_size[0] * self.kernel_size[1]
         self.bias = Parameter(init.bias_uniform(out_channels, fan_in, rng)) if bias else None
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """x float[N, C_in, H, W] -> float[N, C_out, Ho, Wo]; ``relu`` as Conv2d's."""
         bias = None if self.bias is None else self.bias.data
-        return _keep(self, *F.conv_transpose2d_forward(x, self.weight.data, bias, self.stride, self.padding))
+        return _keep(self, *F.conv_transpose2d_forward(x, self.weight.data, bias, self.stride, self.padding,
+                                                       relu=relu))
 
     def backward(self, dout, cache):
         _check_cache(self, cache)

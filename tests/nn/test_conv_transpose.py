@@ -81,6 +81,14 @@ def test_tiles_kernels_equal_their_twins_and_invert_each_other(tiles_shape, dtyp
     back, back_twin = kernel_and_twin(image_to_tiles, tiles_to_image(tiles), kH, kW)
     np.testing.assert_array_equal(back, back_twin)
     np.testing.assert_array_equal(back, tiles)
+    # with a ReLU: negative values become 0; the gate zeroes where it is <= 0 and nothing else
+    relu_image, relu_twin = kernel_and_twin(tiles_to_image, tiles, bias, True)
+    np.testing.assert_array_equal(relu_image, relu_twin)
+    np.testing.assert_array_equal(relu_image, np.maximum(image, 0))
+    gate = randn(rng, image.shape, dtype)
+    gated, gated_twin = kernel_and_twin(image_to_tiles, image, kH, kW, gate)
+    np.testing.assert_array_equal(gated, gated_twin)
+    np.testing.assert_array_equal(gated, image_to_tiles(np.where(gate > 0, image, 0), kH, kW))
 
 
 def test_conv_transpose2d_is_the_adjoint_of_conv2d():
