@@ -160,8 +160,9 @@ def _stack_shifted_kernel(stacked, x, pH, pW, gate, gated):
                 if start > filled:
                     row[filled:start] = 0
                 if gated:
+                    src, keep = x[n, c, y], gate[n, c, y]    # [W] each: one index per value below
                     for k in range(hi):
-                        row[start + k] = x[n, c, y, k] if gate[n, c, y, k] > 0 else 0
+                        row[start + k] = src[k] if keep[k] > 0 else 0
                 else:
                     row[start:start + hi] = x[n, c, y, :hi]
                 filled = max(filled, start + hi)
@@ -195,8 +196,7 @@ def _crop_grid_kernel(out, rows_product, bias, has_bias, relu, Hg, Wg):
             grid += bias[c]
         if relu:
             for e in range(E):
-                if not grid[e] > 0:          # NaN too, as relu_forward
-                    grid[e] = 0
+                grid[e] = grid[e] if grid[e] > 0 else 0      # NaN -> 0 too, as relu_forward
         for n in range(N):
             for y in range(H):
                 base = (n * Hg + y) * Wg
