@@ -15,6 +15,6 @@ from minimrcnn.nn.layers import (
 from minimrcnn.nn.module import Module, ModuleList, Parameter, Sequential
 
 __all__ = [
-    "functional", "Module", "ModuleList", "Parameter", "Sequential", "Conv2d", "Conv2dNormActivation", "ConvTranspose2d",
-    "Linear", "ReLU", "MaxPool2d", "GroupNorm", "FrozenBatchNorm2d", "BatchNorm2d",
+    "functional", "Module", "ModuleList", "Parameter", "Sequential", "Conv2d", "Conv2dNormActivation",
+    "ConvTranspose2d", "Linear", "ReLU", "MaxPool2d", "GroupNorm", "FrozenBatchNorm2d", "BatchNorm2d",
 ]
