@@ -179,8 +179,8 @@ def test_conv2d_backward_rejects_wrong_dout():
 
 
 def test_conv2d_and_max_pool2d_with_jit_disabled():
-    # With NUMBA_DISABLE_JIT=1 the kernels (im2col and shifted conv, max-pool) run as plain
-    # Python and must match the twins; one subprocess for all of them.
+    # With NUMBA_DISABLE_JIT=1 the kernels (im2col, shifted conv and its fused ReLU, the transposed
+    # conv's tiles, max-pool) run as plain Python and must match the twins; one subprocess for all.
     stdout = run_without_jit("""
         import numpy as np
         from minimrcnn.runtime import reference_kernels
@@ -197,16 +197,30 @@ def test_conv2d_and_max_pool2d_with_jit_disabled():
                                 max_pool2d_backward(np.ones_like(pooled), pool_cache)])
         for a, b in zip(*results):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-        # the shifted-GEMM 3x3 path: its kernels, its twins and im2col agree
+        # the shifted-GEMM 3x3 path, with and without its fused ReLU: kernels, twins and im2col agree
         x, w = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 3, 3))
-        shifted = []
-        for use_twin, algorithm in ((False, "shifted"), (True, "shifted"), (False, "im2col")):
-            with reference_kernels(use_twin):
-                out, cache = conv2d_forward(x, w, None, 1, 1, algorithm=algorithm)
-                shifted.append([out, *conv2d_backward(np.ones_like(out), cache)[:2]])
-        for other in shifted[1:]:
-            for a, b in zip(shifted[0], other):
-                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        dout = rng.standard_normal((2, 3, 5, 4))
+        for relu in (False, True):
+            shifted = []
+            for use_twin, algorithm in ((False, "shifted"), (True, "shifted"), (False, "im2col")):
+                with reference_kernels(use_twin):
+                    out, cache = conv2d_forward(x, w, None, 1, 1, algorithm=algorithm, relu=relu)
+                    shifted.append([out, *conv2d_backward(dout, cache)[:2]])
+            for other in shifted[1:]:
+                for a, b in zip(shifted[0], other):
+                    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        # conv_transpose2d's tile kernels (kernel == stride), with and without the ReLU
+        from minimrcnn.nn.functional.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
+        x, w, b = rng.standard_normal((2, 3, 3, 4)), rng.standard_normal((3, 2, 2, 2)), rng.standard_normal(2)
+        dout = rng.standard_normal((2, 2, 6, 8))
+        for relu in (False, True):
+            tiles = []
+            for use_twin in (False, True):
+                with reference_kernels(use_twin):
+                    out, cache = conv_transpose2d_forward(x, w, b, 2, relu=relu)
+                    tiles.append([out, *conv_transpose2d_backward(dout, cache)])
+            for a, b_ in zip(*tiles):
+                np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
         print("ok")
     """)
     assert stdout.strip() == "ok"

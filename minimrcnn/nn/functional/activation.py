@@ -52,6 +52,14 @@ def relu_backward(dout: np.ndarray, cache: ReluCache) -> np.ndarray:
     return np.where(cache.positive, dout, dout.dtype.type(0))
 
 
+def relu_cache_of_output(out: np.ndarray) -> ReluCache:
+    """The ReluCache of a ReLU known only by its output: out > 0 exactly where x > 0
+    (a NaN x gave 0, as any x <= 0). Ops that apply a ReLU in their own passes
+    (conv2d_forward's ``relu``) keep their output and backpropagate with this.
+    """
+    return ReluCache(out > 0)
+
+
 def relu(x: np.ndarray) -> np.ndarray:
     """max(x, 0); see :func:`relu_forward`."""
     return relu_forward(x)[0]

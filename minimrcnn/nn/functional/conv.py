@@ -44,7 +44,7 @@ import numba
 import numpy as np
 
 from minimrcnn.nn.functional import conv_shifted
-from minimrcnn.nn.functional.activation import relu_forward
+from minimrcnn.nn.functional.activation import relu_backward, relu_cache_of_output, relu_forward
 from minimrcnn.runtime import reference_kernels_enabled
 from minimrcnn.nn.functional._checks import check_array as _check_array
 from minimrcnn.nn.functional._checks import check_conv_inputs
@@ -369,8 +369,7 @@ def conv2d_backward(dout, cache: Conv2dCache, need_input_grad: bool = True):
     if cache.shifted is not None:
         return conv_shifted.backward(dout, weight, cache.shifted, need_input_grad, cache.has_bias, cache.relu_out)
     if cache.relu_out is not None:
-        # relu_backward's rule with the output as the mask: out > 0 exactly where the conv's output was
-        dout = np.where(cache.relu_out > 0, dout, dout.dtype.type(0))
+        dout = relu_backward(dout, relu_cache_of_output(cache.relu_out))
     kernel_size = (kH, kW)
     dout_matrix = channel_major(dout)                                   # [C_out, N*Ho*Wo]
     cols = cache.cols                                                   # [Q, N*Ho*Wo]

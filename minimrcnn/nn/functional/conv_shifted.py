@@ -50,6 +50,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from minimrcnn.nn.functional.activation import relu_backward, relu_cache_of_output, relu_forward
 from minimrcnn.runtime import reference_kernels_enabled
 
 
@@ -95,7 +96,7 @@ def stack_shifted_reference(x, kW, pH, pW, gate=None):
     gate its output).
     """
     if gate is not None:
-        x = np.where(gate > 0, x, x.dtype.type(0))
+        x = relu_backward(x, relu_cache_of_output(gate))
     N, C, H, W = x.shape
     geo = GridGeometry(N, H, W, pH, pW)
     grid = np.zeros((C, N, geo.Hg, geo.Wg), dtype=x.dtype)
@@ -121,7 +122,7 @@ def crop_grid_reference(rows_product, geo: GridGeometry, bias=None, relu=False):
     if bias is not None:
         out += bias[None, :, None, None]
     if relu:
-        out = np.where(out > 0, out, out.dtype.type(0))
+        out = relu_forward(out)[0]
     return out
 
 

@@ -37,7 +37,7 @@ import numba
 import numpy as np
 
 from minimrcnn.nn.functional._checks import check_conv_inputs
-from minimrcnn.nn.functional.activation import relu_forward
+from minimrcnn.nn.functional.activation import relu_backward, relu_cache_of_output, relu_forward
 from minimrcnn.runtime import reference_kernels_enabled
 from minimrcnn.nn.functional.conv import (
     _check_array, _pair, batch_major, channel_major, col2im, gemm_columns, im2col,
@@ -84,7 +84,7 @@ def tiles_to_image_reference(tiles, bias=None, relu=False):
     # new arrays, not +=: when the transpose moves nothing (N = H = 1, say), out is a view of tiles
     if bias is not None:
         out = out + bias[None, :, None, None]
-    return np.where(out > 0, out, out.dtype.type(0)) if relu else out
+    return relu_forward(out)[0] if relu else out
 
 
 def image_to_tiles_reference(image, kH, kW, gate=None):
@@ -93,7 +93,7 @@ def image_to_tiles_reference(image, kH, kW, gate=None):
     With ``gate`` (like image), image is taken as 0 where gate <= 0 (a ReLU's backward).
     """
     if gate is not None:
-        image = np.where(gate > 0, image, image.dtype.type(0))
+        image = relu_backward(image, relu_cache_of_output(gate))
     N, C, Ho, Wo = image.shape
     return np.ascontiguousarray(image.reshape(N, C, Ho // kH, kH, Wo // kW, kW).transpose(1, 3, 5, 0, 2, 4))
 
@@ -245,8 +245,7 @@ def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
         dbias = dcols.reshape(C_out, -1).sum(axis=1) if cache.has_bias else None
     else:
         if cache.relu_out is not None:
-            # relu_backward's rule with the output as the mask: out > 0 exactly where the sum was
-            dout = np.where(cache.relu_out > 0, dout, dout.dtype.type(0))
+            dout = relu_backward(dout, relu_cache_of_output(cache.relu_out))
         dbias = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
         dcols = gemm_columns(im2col(dout, (kH, kW), cache.stride, cache.padding, (1, 1), (H, W)))
     weight_matrix = weight.reshape(C_in, -1)
