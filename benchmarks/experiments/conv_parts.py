@@ -6,6 +6,9 @@ Times, as medians in ms: stacking the input (``stack_shifted``), the one GEMM of
 kernel rows (``rows_gemm``), the shifted crop (``crop_grid``), the whole forward and
 forward + backward, and two references: NumPy filling a buffer of the stacked size
 (the memory traffic floor of the stacking) and a plain GEMM of the forward's FLOPs.
+Then the ReLU that follows the mask head's convs, fused (``relu=True``: the crop applies
+it, the stacking of dout gates by the output) against apart (``relu_forward`` after the
+crop, ``relu_backward`` before the stacking), part by part and for the whole conv.
 With ``keep_freed_memory()``, as the minimrcnn command runs.
 """
 
@@ -21,6 +24,7 @@ from common import median_ms  # noqa: E402
 
 from minimrcnn import runtime
 from minimrcnn.nn.functional import conv_shifted
+from minimrcnn.nn.functional.activation import relu_backward, relu_forward
 from minimrcnn.nn.functional.conv import conv2d_backward, conv2d_forward
 
 
@@ -46,6 +50,23 @@ def main(shape=(128, 64, 14, 14), repeats: int = 15) -> None:
         f"NumPy fill of the stacked buffer ({stacked.nbytes / 1e6:.0f} MB)": lambda: fill.fill(1.0),
         "plain GEMM of the forward's FLOPs": lambda: a @ b,
     }
+    relu_out, relu_cache = relu_forward(conv2d_forward(x, w, None, 1, 1)[0])
+
+    def conv_then_relu():
+        out, cache = conv2d_forward(x, w, None, 1, 1)
+        h, h_cache = relu_forward(out)
+        return conv2d_backward(relu_backward(dout, h_cache), cache)
+
+    parts.update({
+        "ReLU fused: crop_grid(relu=True)": lambda: conv_shifted.crop_grid(rows, geo, None, True),
+        "ReLU apart: crop_grid, relu_forward": lambda: relu_forward(conv_shifted.crop_grid(rows, geo)),
+        "ReLU fused: stack_shifted(dout, gate=out)": lambda: conv_shifted.stack_shifted(dout, 3, 1, 1, relu_out),
+        "ReLU apart: relu_backward, stack_shifted": lambda: conv_shifted.stack_shifted(
+            relu_backward(dout, relu_cache), 3, 1, 1),
+        "ReLU fused: forward + backward (relu=True)": lambda: conv2d_backward(
+            dout, conv2d_forward(x, w, None, 1, 1, relu=True)[1]),
+        "ReLU apart: forward + backward, ReLU's own": conv_then_relu,
+    })
     print(f"shifted 3x3 conv {list(shape)} -> {C} channels; median ms of {repeats}")
     for name, fn in parts.items():
         print(f"  {name:45s} {median_ms(fn, repeats, warmup=1):7.2f}")
