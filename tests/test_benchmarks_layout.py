@@ -6,7 +6,8 @@
 * every experiment has a docstring and a line in docs/benchmarks.md;
 * every ``benchmarks/...py`` a doc or a script names exists;
 * docs/benchmarks.md holds the markers ``run.py --write`` writes between;
-* every figure README.md quotes is in docs/benchmarks.md, and the library's docstrings and
+* every figure README.md quotes is in docs/benchmarks.md, as is every figure of a lesson sentence
+  that cites it, and the library's docstrings and
   comments quote no measured time that docs/benchmarks.md does not hold.
 """
 
@@ -110,6 +111,22 @@ def test_readme_figures_are_in_the_benchmarks_doc():
     figures = _prose_figures((ROOT / "README.md").read_text())
     missing = [f for f in figures if not re.search(rf"(?<![\w.]){re.escape(f)}(?![\d])", doc)]
     assert not missing, f"README.md quotes {missing}, which docs/benchmarks.md does not hold"
+
+
+def test_lesson_sentences_citing_the_benchmarks_doc_quote_its_figures():
+    # A lesson's Markdown that quotes a measurement names docs/benchmarks.md in the same
+    # sentence; no cell asserts such a figure, so the doc must hold it.
+    import json
+    doc = DOC.read_text()
+    for path in sorted((ROOT / "lessons").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            for sentence in re.split(r"(?<=[.!?])\s+", "".join(cell["source"])):
+                if "benchmarks.md" not in sentence:
+                    continue
+                missing = [f for f in _prose_figures(sentence) if not re.search(rf"(?<![\w.]){re.escape(f)}(?![\d])", doc)]
+                assert not missing, f"{path.name} quotes {missing} from docs/benchmarks.md, which does not hold them"
 
 
 def test_prose_figure_scan():
