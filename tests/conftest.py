@@ -9,11 +9,25 @@ import subprocess
 import sys
 import textwrap
 
+# The suite runs under pytest-xdist (pyproject's addopts: a worker process per core). Each
+# worker gets one core's worth of threads: OpenBLAS reads its thread count when NumPy is
+# imported, so it is set here, before the import below; Numba's is lowered after it (its
+# maximum stays, so a test can still raise it). With every worker at the machine's full
+# thread count, the workers' pools oversubscribed 2 cores and the suite ran slower than in
+# one process (README.md, "Tests and parity with torchvision").
+IN_A_WORKER = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+if IN_A_WORKER:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numba
 import numpy as np
 import pytest
 
 from minimrcnn.runtime import reference_kernels
+
+if IN_A_WORKER:
+    numba.set_num_threads(1)
 
 
 # -- random inputs ---------------------------------------------------------------------
