@@ -46,6 +46,9 @@ class RoIAlignCache(NamedTuple):
     spatial_scale: float
     sampling_ratio: int
     aligned: bool
+    # the forward kernel's sample tables (offsets, pos, weights; roi_align_tables.py), so the
+    # backward does not compute them again; None after the twin or an empty forward
+    tables: tuple | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -266,13 +269,12 @@ def roi_align_forward(input, boxes, output_size, spatial_scale=1.0, sampling_rat
     if reference_kernels_enabled():
         out = roi_align_forward_reference(input, rois, (PH, PW), spatial_scale, sampling_ratio, aligned)
         return out, cache
-    offsets, pos, weights = sample_tables(rois, H, W, PH, PW, float(spatial_scale),
-                                           int(sampling_ratio), bool(aligned))
+    tables = sample_tables(rois, H, W, PH, PW, float(spatial_scale), int(sampling_ratio), bool(aligned))
     # (N, C, H, W) -> channels-last (N, H*W, C), so the kernel reads C contiguous values.
     input_hwc = np.ascontiguousarray(input.transpose(0, 2, 3, 1)).reshape(N, H * W, C)
     out = np.empty((rois.shape[0], C, PH * PW), dtype=input.dtype)
-    _roi_align_forward_kernel(out, input_hwc, rois[:, 0].astype(np.int64), offsets, pos, weights)
-    return out.reshape(rois.shape[0], C, PH, PW), cache
+    _roi_align_forward_kernel(out, input_hwc, rois[:, 0].astype(np.int64), *tables)
+    return out.reshape(rois.shape[0], C, PH, PW), cache._replace(tables=tables)
 
 
 def roi_align_backward(dout, cache, channel_block=None):
@@ -295,8 +297,8 @@ def roi_align_backward(dout, cache, channel_block=None):
         return roi_align_backward_reference(dout, cache.input_shape, cache.rois, (PH, PW),
                                             cache.spatial_scale, cache.sampling_ratio,
                                             cache.aligned)
-    offsets, pos, weights = sample_tables(cache.rois, H, W, PH, PW, cache.spatial_scale,
-                                           cache.sampling_ratio, cache.aligned)
+    offsets, pos, weights = cache.tables or sample_tables(cache.rois, H, W, PH, PW, cache.spatial_scale,
+                                                          cache.sampling_ratio, cache.aligned)
     # dinput is accumulated channels-last (N, H*W, C), then moved back to (N, C, H, W).
     dinput = np.zeros((N, H * W, C), dtype=cache.dtype)
     if channel_block is None:

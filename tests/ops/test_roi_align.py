@@ -146,6 +146,19 @@ def test_backward_parallel_equals_serial_and_is_deterministic():
     np.testing.assert_array_equal(out, serial_fwd)
 
 
+@pytest.mark.parametrize("sr", [-1, 2])
+def test_backward_reuses_the_forwards_sample_tables(sr):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 8, 12, 12)).astype(np.float32)
+    rois = random_rois(rng, 50, 2, 12, 12, np.float32)
+    out, cache = roi_align_forward(x, rois, 7, 0.5, sr, True)
+    offsets, pos, weights = cache.tables
+    assert offsets.shape == (51,) and pos.shape == weights.shape == (offsets[-1], 4)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    np.testing.assert_array_equal(roi_align_backward(dout, cache),
+                                  roi_align_backward(dout, cache._replace(tables=None)))   # recomputed
+
+
 def test_runs_with_jit_disabled():
     stdout = run_without_jit("""
         import numpy as np; from minimrcnn.ops.roi_align import *
