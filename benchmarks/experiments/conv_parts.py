@@ -5,7 +5,11 @@
 Times, as medians in ms: stacking the input (``stack_shifted``), the one GEMM of all
 kernel rows (``rows_gemm``), the shifted crop (``crop_grid``), the whole forward and
 forward + backward, and two references: NumPy filling a buffer of the stacked size
-(the memory traffic floor of the stacking) and a plain GEMM of the forward's FLOPs.
+(the memory traffic floor of the stacking) and a plain GEMM of the forward's FLOPs. Then
+the GEMMs alone: the backward's (the kH weight-gradient GEMMs over windows of the stacked
+input, the input gradient's one GEMM on the stacked dout), all of forward and backward,
+and three plain GEMMs of the forward's FLOPs: a floor for any convolution made of GEMMs
+at NumPy's rate, whatever it copies (docs/convolution.md, "How far from torch").
 Then the ReLU that follows the mask head's convs, fused (``relu=True``: the crop applies
 it, the stacking of dout gates by the output) against apart (``relu_forward`` after the
 crop, ``relu_backward`` before the stacking), part by part and for the whole conv.
@@ -50,6 +54,26 @@ def main(shape=(128, 64, 14, 14), repeats: int = 15) -> None:
         f"NumPy fill of the stacked buffer ({stacked.nbytes / 1e6:.0f} MB)": lambda: fill.fill(1.0),
         "plain GEMM of the forward's FLOPs": lambda: a @ b,
     }
+    # the backward's GEMMs on its own operands (conv_shifted.backward, without the copies)
+    dstacked = conv_shifted.stack_shifted(dout, 3, 1, 1)             # [3, C, U]
+    dout_grid = dstacked[1, :, geo.Wg:geo.Wg + geo.E]                # [C, E]
+    matrix = stacked.reshape(3 * C, geo.U)
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+
+    def weight_gemms():
+        return [matrix[:, i * geo.Wg:i * geo.Wg + geo.E] @ dout_grid.T for i in range(3)]
+
+    def all_gemms():
+        conv_shifted.rows_gemm(stacked, w)
+        weight_gemms()
+        conv_shifted.rows_gemm(dstacked, flipped)
+
+    parts.update({
+        "backward's GEMMs: weight gradient (3)": weight_gemms,
+        "backward's GEMMs: input gradient (1)": lambda: conv_shifted.rows_gemm(dstacked, flipped),
+        "all GEMMs of forward + backward": all_gemms,
+        "3 plain GEMMs of the forward's FLOPs": lambda: (a @ b, a @ b, a @ b),
+    })
     relu_out, relu_cache = relu_forward(conv2d_forward(x, w, None, 1, 1)[0])
 
     def conv_then_relu():
