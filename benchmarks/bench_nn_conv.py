@@ -50,12 +50,15 @@ def _pair_rows(ctx, name, shape, flops, ours_fwd, ours_fwdbwd, torch_fns, twin_f
     return rows
 
 
-def _conv_case(ctx, name, x_shape, w_shape, stride, padding, repeats, rounds, transpose=False, algorithm="auto"):
+def _conv_case(ctx, name, x_shape, w_shape, stride, padding, repeats, rounds, transpose=False, algorithm="auto",
+               relu=False):
+    """fwd and fwd+bwd rows of one conv2d or conv_transpose2d (``relu``: with the ReLU after
+    it, fused in ours as the model runs it, torch's relu after its conv)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape, dtype=np.float32)
     w = (rng.standard_normal(w_shape, dtype=np.float32) * 0.1)
-    forward, backward = (conv_transpose2d_forward, conv_transpose2d_backward) if transpose else (
-        functools.partial(conv2d_forward, algorithm=algorithm), conv2d_backward)
+    forward, backward = (functools.partial(conv_transpose2d_forward, relu=relu), conv_transpose2d_backward) \
+        if transpose else (functools.partial(conv2d_forward, algorithm=algorithm, relu=relu), conv2d_backward)
     out, _ = forward(x, w, None, stride, padding)
     dout = rng.standard_normal(out.shape, dtype=np.float32)
     if transpose:   # every input pixel meets every weight once
@@ -72,7 +75,11 @@ def _conv_case(ctx, name, x_shape, w_shape, stride, padding, repeats, rounds, tr
     torch_fns = None
     if ctx.torch is not None:
         torch = ctx.torch
-        op = torch.nn.functional.conv_transpose2d if transpose else torch.nn.functional.conv2d
+        conv = torch.nn.functional.conv_transpose2d if transpose else torch.nn.functional.conv2d
+
+        def op(*args):
+            out = conv(*args)
+            return torch.nn.functional.relu(out) if relu else out
         tx, tw, tdout = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(dout)
         txg, twg = tx.clone().requires_grad_(), tw.clone().requires_grad_()
 
@@ -190,6 +197,9 @@ def run(ctx: Context) -> list[Row]:
     rows += _conv_case(ctx, "conv2d 1x1 256->64", (2, 256, 50, 68), (64, 256, 1, 1), 1, 0, repeats, rounds)
     rows += _conv_case(ctx, "conv_transpose2d 2x2 s2 64->64", (64, 64, 14, 14), (64, 64, 2, 2), 2, 0, repeats, rounds,
                        transpose=True)
+    # the mask predictor's conv5_mask as the model runs it: the ReLU fused into the tile kernels
+    rows += _conv_case(ctx, "conv_transpose2d 2x2 s2 64->64 +ReLU", (64, 64, 14, 14), (64, 64, 2, 2), 2, 0, repeats,
+                       rounds, transpose=True, relu=True)
     rows += _pool_case(ctx, repeats, rounds)
     rows += _linear_case(ctx, repeats, rounds)
     rows += _startup_rows()
