@@ -46,7 +46,9 @@ def recipe_label(summary: dict) -> str:
     config = TrainConfig.from_dict(summary["config"]).to_dict()    # a run older than a field: the value it used
     skip = {"eval_every", "checkpoint_every", "log_every", "num_val_images", "num_periodic_val_images"}
     changed = [f"{k} {v}" for k, v in config.items() if k not in skip and default.get(k) != v]
-    return ", ".join(changed) or "defaults"
+    label = ", ".join(changed) or "defaults"
+    # a run of another library with the same recipe (experiments/torchvision_recipe.py) says which
+    return f"{summary['library']}, {label}" if "library" in summary else label
 
 
 def table(run_dir: str) -> str:
