@@ -29,9 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import try_import_torch  # noqa: E402  (sets OMP_WAIT_POLICY before torch)
+
+import numpy as np  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -44,8 +48,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import torch
+    torch, torchvision = try_import_torch()
+    if torch is None:
+        raise SystemExit("torchvision_recipe.py needs torch and torchvision: run it with the Python of a virtual "
+                         "environment that has them (never the project's), PYTHONPATH set to the repository")
 
     from minimrcnn.data.loader import batch_indices, load_batch
     from minimrcnn.data.datasets import Subset
@@ -119,7 +125,7 @@ def main(argv=None) -> None:
     metrics.close()
     summary = {"iterations": config.iters, "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 2),
                "num_val_images": config.num_val_images, "config": config.to_dict(),
-               "library": f"torchvision {__import__('torchvision').__version__.split('+')[0]}",
+               "library": f"torchvision {torchvision.__version__.split('+')[0]}",
                **{t: {k: float(v) for k, v in s.items()} for t, s in final.items()}}
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
