@@ -9,7 +9,7 @@
 modules, key names, shapes and hyper-parameters (anchor sizes, RPN top-n, image size, heads) as
 ``minimrcnn.models.maskrcnn_shapes()`` or ``maskrcnn_resnet50_fpn()``, so that the ``.pth`` that
 ``minimrcnn convert model.npz model.pth`` writes loads with ``strict=True`` and predicts the same
-detections (tests/models/test_model_torch_parity.py). torchvision's own
+detections (tests/models/test_torch_parity_model.py). torchvision's own
 ``maskrcnn_resnet50_fpn(num_classes=4)`` is a different network from the shapes preset (ResNet-50
 and FPN 256 against a ResNet-18-like body 16..128 with GroupNorm and FPN 64), which is why its
 ``load_state_dict`` refuses the shapes weights.

@@ -19,9 +19,13 @@ generator (seeded once with the seed), and its float32 sums round in their own o
 Each evaluation copies torchvision's weights into minimrcnn's model and scores them with
 minimrcnn's evaluation on the same held-out images as a ``minimrcnn train`` run (the two
 networks predict the same detections from the same weights,
-tests/models/test_model_torch_parity.py). The run folder gets the ``metrics.jsonl`` and
+tests/models/test_torch_parity_model.py). The run folder gets the ``metrics.jsonl`` and
 ``summary.json`` of a ``minimrcnn train`` run (the fields ``train_recipe.py`` reads), so
 its table prints like any recipe's. "train_seconds" counts torchvision's steps only.
+The evaluations are the one place where minimrcnn runs between torch's steps, a few times
+a run, never call by call; the logged s/iter of the window right after an evaluation
+matches the windows before it (torchvision_2200's metrics.jsonl), so they do not slow
+torch's steps as per-call interleaving does (docs/benchmarks.md, "Interleaving, measured").
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ import json
 import os
 import sys
 import time
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import try_import_torch  # noqa: E402  (sets OMP_WAIT_POLICY before torch)
+from common import torch_inputs, try_import_torch  # noqa: E402  (sets OMP_WAIT_POLICY before torch)
 
 import numpy as np  # noqa: E402
 
@@ -56,13 +61,14 @@ def main(argv=None) -> None:
     from minimrcnn.data.loader import batch_indices, load_batch
     from minimrcnn.data.datasets import Subset
     from minimrcnn.interop import torchvision_model
+    from minimrcnn.io import atomic_write_text
     from minimrcnn.optim import WarmupMultiStepLR
     from minimrcnn.train.config import TrainConfig
     from minimrcnn.train.evaluate import evaluate_model, validation_dataset
     from minimrcnn.train.trainer import build_model, build_train_dataset, eval_record
 
     config = TrainConfig() if args.iters is None else TrainConfig(iters=args.iters)
-    config.eval_every = config.iters // (args.evals + 1)
+    config.eval_every = max(1, config.iters // (args.evals + 1))
     config.validate()
     if os.path.exists(os.path.join(args.out, "summary.json")):
         raise SystemExit(f"{args.out} already holds a finished run")
@@ -75,14 +81,16 @@ def main(argv=None) -> None:
     model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()}, strict=True)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    schedule = WarmupMultiStepLR(type("LR", (), {"lr": config.lr})(), milestones=config.milestone_iters(),
+    # minimrcnn's schedule, read for its get_lr(t) only (it sets .lr on what it is given)
+    schedule = WarmupMultiStepLR(types.SimpleNamespace(lr=config.lr), milestones=config.milestone_iters(),
                                  gamma=config.gamma, warmup_iters=config.warmup_iters,
                                  warmup_factor=config.warmup_factor)
     torch.manual_seed(config.seed)
     val = validation_dataset(config, config.num_val_images)
     metrics = open(os.path.join(args.out, "metrics.jsonl"), "w")
 
-    def evaluate(iteration: int, train_seconds: float, final: bool) -> dict:
+    def evaluate(iteration: int, train_seconds: float, final: bool) -> tuple[dict, float]:
+        """(COCO stats, seconds) of torchvision's current weights, scored in minimrcnn's model; logged."""
         state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
         ours.load_state_dict(state, strict=True)
         images = config.num_val_images if final else config.num_periodic_val_images
@@ -103,8 +111,7 @@ def main(argv=None) -> None:
             group["lr"] = schedule.get_lr(t)
         images, targets = load_batch(dataset, batch_indices(config, t, length),
                                      np.random.default_rng([config.seed, 1, t]), config.flip_prob)
-        images = [torch.from_numpy(im.transpose(2, 0, 1) / np.float32(255)) for im in images]
-        targets = [{k: torch.from_numpy(v) for k, v in target.items()} for target in targets]
+        images, targets = torch_inputs(torch, list(zip(images, targets)))
         model.train()
         losses = model(images, targets)
         optimizer.zero_grad()
@@ -127,8 +134,7 @@ def main(argv=None) -> None:
                "num_val_images": config.num_val_images, "config": config.to_dict(),
                "library": f"torchvision {torchvision.__version__.split('+')[0]}",
                **{t: {k: float(v) for k, v in s.items()} for t, s in final.items()}}
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+    atomic_write_text(os.path.join(args.out, "summary.json"), json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":
